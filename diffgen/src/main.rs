@@ -1,0 +1,48 @@
+//! `diffgen`: binary deltas between SWUpdate archives, a drop-in replacement for Azure Device
+//! Update's DiffGenTool. This binary is a thin layer over the library crates: it parses the
+//! command line, runs one command, and turns every failure into one `Error: ...` line on stderr
+//! with exit code 1.
+
+mod cli;
+mod failure;
+mod inspect;
+mod legacy;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command};
+use failure::Failure;
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let result = if legacy::is_legacy_invocation(&args, &Cli::command()) {
+        legacy::run(&args)
+    } else {
+        match Cli::try_parse_from(&args) {
+            Ok(cli) => run(cli),
+            Err(e) => {
+                // Help and version go to stdout with success; usage errors are failures
+                // (exit 1, not clap's 2: every failure of diffgen exits 1).
+                let code = if e.use_stderr() { 1 } else { 0 };
+                let _ = e.print();
+                return ExitCode::from(code);
+            }
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("Error: {failure}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+    }
+}

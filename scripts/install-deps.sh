@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages diffgen's tests and sample scripts use.
+# Idempotent: packages already present are skipped. Needs root or sudo.
+set -euo pipefail
+
+packages=(cpio zstd gzip openssl e2fsprogs)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
