@@ -1,0 +1,519 @@
+//! The `diffgen` binary: `inspect` on good and deliberately broken SWUs, the DiffGenTool
+//! positional forms, and the error contract (one `Error:` line, exit 1, never a panic).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use swu::cpio::{Format, Header, Writer};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_diffgen")
+}
+
+fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(rel)
+}
+
+fn run(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(bin()).args(args).output().expect("run diffgen")
+}
+
+fn run_str(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().expect("run diffgen")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Asserts the error contract: exit 1, exactly one `Error:` line on stderr (after any usage
+/// lines), no panic; returns that line.
+fn assert_error(o: &Output) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("Error: ")).collect();
+    assert_eq!(errors.len(), 1, "stderr: {err}");
+    assert_eq!(err.lines().last(), Some(errors[0]), "Error: must be the last line: {err}");
+    errors[0].to_string()
+}
+
+fn inspect_json(path: &Path) -> (Output, Value) {
+    let o = run(&["inspect".as_ref(), "--json".as_ref(), path.as_os_str()]);
+    let v = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {} / {}", stdout(&o), stderr(&o)));
+    (o, v)
+}
+
+fn sha_hex(data: &[u8]) -> String {
+    swu::hex::encode(&Sha256::digest(data))
+}
+
+/// Builds a crc SWU from (name, data) members.
+fn build_swu(path: &Path, members: &[(&str, &[u8])]) {
+    let mut w = Writer::new(Vec::new());
+    for (name, data) in members {
+        w.write_bytes(&Header::regular_file(Format::Crc, 0), name, data)
+            .unwrap();
+    }
+    fs::write(path, w.finish(Format::Crc, None, None).unwrap()).unwrap();
+}
+
+fn swdesc_for(files: &[(&str, &[u8])]) -> String {
+    let mut s = String::from("software = {\n  version = \"1.0\";\n  hardware-compatibility = [\"1.0\"];\n  images: (\n");
+    for (i, (name, data)) in files.iter().enumerate() {
+        let sep = if i + 1 < files.len() { "," } else { "" };
+        s.push_str(&format!(
+            "    {{ filename = \"{name}\"; device = \"/dev/x{i}\"; sha256 = \"{}\"; }}{sep}\n",
+            sha_hex(data)
+        ));
+    }
+    s.push_str("  );\n};\n");
+    s
+}
+
+#[test]
+fn inspect_reports_the_signed_sample() {
+    let (o, v) = inspect_json(&testdata("swu/sample.swu"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["signed"], true);
+    assert_eq!(v["sw_description"]["syntax"], "libconfig");
+    let names: Vec<&str> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sw-description",
+            "sw-description.sig",
+            "rootfs.ext4.gz",
+            "kernel.img.zst",
+            "app.tar.gz",
+            "update.sh"
+        ]
+    );
+    assert!(v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["checksum"] == "ok" && m["format"] == "crc"));
+    let arts = v["artifacts"].as_array().unwrap();
+    assert_eq!(arts.len(), 4);
+    assert!(arts.iter().all(|a| a["hash"] == "ok" && a["member"] == "present"));
+    assert_eq!(arts[0]["compressed"], "zlib");
+    assert_eq!(arts[1]["compressed"], "zstd");
+    assert_eq!(arts[1]["installed_directly"], true);
+    assert_eq!(arts[2]["section"], "files");
+    assert_eq!(arts[2]["compressed"], "zlib"); // `compressed = true`
+    assert_eq!(arts[3]["section"], "scripts");
+    assert_eq!(v["bootenv"][0]["name"], "rootpart");
+    // The member sha256 equals the real hash of the member bytes.
+    let bytes = fs::read(testdata("swu/sample.swu")).unwrap();
+    let m = &v["members"][2];
+    let start = m["data_offset"].as_u64().unwrap() as usize;
+    let size = m["size"].as_u64().unwrap() as usize;
+    assert_eq!(m["sha256"], sha_hex(&bytes[start..start + size]));
+}
+
+#[test]
+fn inspect_handles_every_sample_layout() {
+    for (file, signed, artifacts, format) in [
+        ("sample-crc.swu", false, 4, "crc"),
+        ("sample-newc.swu", false, 4, "newc"),
+        ("sample-newc-repro.swu", true, 4, "newc"),
+        ("collections.swu", false, 4, "crc"),
+        ("json.swu", false, 1, "crc"),
+    ] {
+        let (o, v) = inspect_json(&testdata(&format!("swu/{file}")));
+        assert_eq!(o.status.code(), Some(0), "{file}: {}", stderr(&o));
+        assert_eq!(v["signed"], signed, "{file}");
+        assert_eq!(v["artifacts"].as_array().unwrap().len(), artifacts, "{file}");
+        assert_eq!(v["members"][0]["format"], format, "{file}");
+        if format == "newc" {
+            assert_eq!(v["members"][0]["checksum"], "none");
+        }
+    }
+    let (_, v) = inspect_json(&testdata("swu/json.swu"));
+    assert_eq!(v["sw_description"]["syntax"], "JSON");
+    let (_, v) = inspect_json(&testdata("swu/collections.swu"));
+    let sel: Vec<&str> = v["artifacts"][1]["selections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sel,
+        [
+            "software.myboard.stable.copy1.scripts[0]",
+            "software.myboard.stable.copy2.scripts[0][0]",
+            "software.myboard.fallback.main.scripts[0]"
+        ]
+    );
+}
+
+#[test]
+fn inspect_text_output_is_readable() {
+    let o = run_str(&["inspect", testdata("swu/sample.swu").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    for needle in ["signed: yes", "rootfs.ext4.gz", "sha256 ok", "Result: OK", "software.images[0]"] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+}
+
+/// A broken SWU that still parses: inspect reports the problem and exits 1.
+fn assert_inspect_fails(path: &Path, needle: &str) {
+    let (o, v) = inspect_json(path);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(v["ok"], false);
+    let problems = v["problems"].to_string();
+    assert!(problems.contains(needle), "{needle:?} not in {problems}");
+    let text = run(&["inspect".as_ref(), path.as_os_str()]);
+    assert_eq!(text.status.code(), Some(1));
+    assert!(stdout(&text).contains("Result: FAILED"));
+}
+
+#[test]
+fn inspect_detects_hash_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.swu");
+    let desc = swdesc_for(&[("img", b"original")]);
+    build_swu(&p, &[("sw-description", desc.as_bytes()), ("img", b"tampered")]);
+    assert_inspect_fails(&p, "sha256 mismatch");
+}
+
+#[test]
+fn inspect_detects_missing_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.swu");
+    let desc = swdesc_for(&[("img", b"x"), ("gone", b"y")]);
+    build_swu(&p, &[("sw-description", desc.as_bytes()), ("img", b"x")]);
+    assert_inspect_fails(&p, "\\\"gone\\\" has no member");
+}
+
+#[test]
+fn inspect_detects_malformed_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.swu");
+    let desc = "software = { images: ( { filename = \"img\"; sha256 = \"abc\"; } ); };";
+    build_swu(&p, &[("sw-description", desc.as_bytes()), ("img", b"x")]);
+    assert_inspect_fails(&p, "not 64 hex digits");
+}
+
+#[test]
+fn inspect_detects_signature_out_of_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.swu");
+    let desc = swdesc_for(&[("img", b"x")]);
+    build_swu(
+        &p,
+        &[
+            ("sw-description", desc.as_bytes()),
+            ("img", b"x"),
+            ("sw-description.sig", b"sig"),
+        ],
+    );
+    assert_inspect_fails(&p, "requires it second");
+}
+
+#[test]
+fn inspect_detects_bad_crc_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.swu");
+    let mut bytes = fs::read(testdata("swu/sample-crc.swu")).unwrap();
+    // Corrupt the check field (last 8 header digits) of member 6 (update.sh) only: its data
+    // and sha256 stay intact, so the checksum is the one problem.
+    let a = swu::cpio::Archive::scan(&bytes[..], Default::default()).unwrap();
+    let m = a.member("update.sh").unwrap();
+    let check_at = m.header_offset as usize + 6 + 8 * 12;
+    bytes[check_at..check_at + 8].copy_from_slice(b"DEADBEEF");
+    fs::write(&p, &bytes).unwrap();
+    assert_inspect_fails(&p, "bad crc checksum");
+}
+
+#[test]
+fn inspect_detects_duplicate_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.swu");
+    let desc = swdesc_for(&[("img", b"x")]);
+    build_swu(&p, &[("sw-description", desc.as_bytes()), ("img", b"x"), ("img", b"x")]);
+    assert_inspect_fails(&p, "more than once");
+}
+
+#[test]
+fn inspect_warns_but_passes_on_what_swupdate_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.swu");
+    let desc = "software = { images: ( { filename = \"img\"; }, { device = \"/dev/x\"; } ); };";
+    build_swu(&p, &[("sw-description", desc.as_bytes()), ("img", b"x"), ("extra", b"y")]);
+    let (o, v) = inspect_json(&p);
+    assert_eq!(o.status.code(), Some(0), "{v}");
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("has no sha256"), "{warnings}");
+    assert!(warnings.contains("no filename"), "{warnings}");
+    assert!(warnings.contains("\\\"extra\\\" is not referenced"), "{warnings}");
+}
+
+/// Structurally broken archives: one `Error:` line naming what and where, exit 1.
+#[test]
+fn inspect_rejects_structurally_broken_archives() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = fs::read(testdata("swu/sample-crc.swu")).unwrap();
+    let a = swu::cpio::Archive::scan(&good[..], Default::default()).unwrap();
+    let rootfs = a.member("rootfs.ext4.gz").unwrap().clone();
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = Vec::new();
+
+    let mut v = good.clone();
+    v[rootfs.header_offset as usize] = b'X';
+    cases.push(("bad-magic", v, "magic"));
+
+    let mut v = good.clone();
+    v[rootfs.header_offset as usize + 6 + 8 * 6] = b'Z';
+    cases.push(("non-hex", v, "filesize is not 8 hex digits"));
+
+    cases.push((
+        "truncated-data",
+        good[..rootfs.data_offset() as usize + 100].to_vec(),
+        "ends inside the data of member \"rootfs.ext4.gz\"",
+    ));
+    cases.push((
+        "truncated-header",
+        good[..rootfs.header_offset as usize + 50].to_vec(),
+        "ends inside a cpio header",
+    ));
+    cases.push((
+        "no-trailer",
+        good[..a.trailer.header_offset as usize].to_vec(),
+        "no TRAILER!!!",
+    ));
+
+    let mut v = good.clone();
+    let ns = rootfs.header_offset as usize + 6 + 8 * 11;
+    v[ns..ns + 8].copy_from_slice(b"00000000");
+    cases.push(("namesize-zero", v, "namesize 0"));
+
+    let mut v = good.clone();
+    v[ns..ns + 8].copy_from_slice(b"0000FFFF");
+    cases.push(("namesize-absurd", v, "namesize 65535"));
+
+    cases.push(("empty", Vec::new(), "no TRAILER!!!"));
+
+    // Escaping names, built by hand with a valid structure otherwise.
+    for (label, name, needle) in [
+        ("dotdot", "../../etc/passwd", "\"..\""),
+        ("absolute", "/etc/passwd", "absolute path"),
+        ("slash", "dir/file", "contains \"/\""),
+    ] {
+        let mut w = Writer::new(Vec::new());
+        let h = Header::regular_file(Format::Crc, 0);
+        w.write_bytes(&h, "sw-description", b"software = {};").unwrap();
+        w.write_bytes(&h, name, b"evil").unwrap();
+        cases.push((label, w.finish(Format::Crc, None, None).unwrap(), needle));
+    }
+
+    // sw-description problems.
+    let mut w = Writer::new(Vec::new());
+    let h = Header::regular_file(Format::Crc, 0);
+    w.write_bytes(&h, "img", b"x").unwrap();
+    w.write_bytes(&h, "sw-description", b"software = {};").unwrap();
+    cases.push((
+        "swdesc-not-first",
+        w.finish(Format::Crc, None, None).unwrap(),
+        "first member is \"img\"",
+    ));
+    let mut w = Writer::new(Vec::new());
+    w.write_bytes(&h, "sw-description", b"software = {\n  version = ;\n};")
+        .unwrap();
+    cases.push((
+        "swdesc-syntax",
+        w.finish(Format::Crc, None, None).unwrap(),
+        "line 2, column 13",
+    ));
+    let mut w = Writer::new(Vec::new());
+    w.write_bytes(&h, "sw-description", b"hardware = {};").unwrap();
+    cases.push((
+        "swdesc-no-software",
+        w.finish(Format::Crc, None, None).unwrap(),
+        "no \"software\" group",
+    ));
+
+    for (label, bytes, needle) in cases {
+        let p = dir.path().join(format!("{label}.swu"));
+        fs::write(&p, &bytes).unwrap();
+        let o = run(&["inspect".as_ref(), p.as_os_str()]);
+        let line = assert_error(&o);
+        assert!(line.contains(needle), "{label}: {needle:?} not in {line}");
+        assert!(stdout(&o).is_empty(), "{label}: no partial report");
+        assert_eq!(fs::read(&p).unwrap(), bytes, "{label}: input modified");
+    }
+}
+
+#[test]
+fn inspect_of_a_missing_file_is_a_clean_error() {
+    let line = assert_error(&run_str(&["inspect", "/nonexistent/x.swu"]));
+    assert!(line.contains("/nonexistent/x.swu"), "{line}");
+}
+
+#[test]
+fn help_explains_both_forms_and_usage_errors_exit_1() {
+    let o = run_str(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("DiffGenTool-compatible form"), "{out}");
+    assert!(out.contains("inspect"), "{out}");
+    let o = run_str(&["inspect", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("--json"));
+    let o = run_str(&["inspect", "--bogus", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = run_str(&[]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+// ---- DiffGenTool positional form -------------------------------------------------------
+
+#[test]
+fn legacy_wrong_argument_count_prints_usage_and_exits_1() {
+    for n in [1usize, 2, 3, 8] {
+        let args: Vec<String> = (0..n).map(|i| format!("arg{i}")).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run_str(&args);
+        let line = assert_error(&o);
+        assert!(line.contains("expected 4 to 7 arguments"), "{line}");
+        assert_eq!(stderr(&o).matches("Usage: ").count(), 2);
+    }
+}
+
+fn sample() -> String {
+    testdata("swu/sample.swu").to_str().unwrap().to_string()
+}
+
+#[test]
+fn legacy_validates_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let s = sample();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![d("missing.swu"), s.clone(), d("out.diff"), d("logs"), d("work")],
+            "source archive does not exist",
+        ),
+        (
+            vec![s.clone(), d("missing.swu"), d("out.diff"), d("logs"), d("work")],
+            "target archive does not exist",
+        ),
+        (
+            vec![dir.path().to_str().unwrap().into(), s.clone(), d("o"), d("l"), d("w")],
+            "source archive is not a regular file",
+        ),
+        (
+            vec![s.clone(), s.clone(), s.clone(), d("logs"), d("work")],
+            "output path is the same file as",
+        ),
+        (
+            vec![s.clone(), s.clone(), d("out.diff"), "".into(), d("work")],
+            "log folder argument is empty",
+        ),
+        (
+            vec![s.clone(), s.clone(), d("out.diff"), "/dev/null/logs".into(), d("work")],
+            "cannot create the log folder",
+        ),
+        (
+            vec![s.clone(), s.clone(), d("out.diff"), d("logs"), s.clone()],
+            "working folder exists and is not a folder",
+        ),
+        (
+            vec![s.clone(), s.clone(), d("out.diff"), d("logs"), d("work"), s.clone()],
+            "recompressed target archive is the same file as",
+        ),
+        (
+            vec![s.clone(), s.clone(), d("logs"), d("logs"), d("work")],
+            "output path is a folder",
+        ),
+    ];
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let line = assert_error(&run_str(&args));
+        assert!(line.contains(needle), "{args:?}: {needle:?} not in {line}");
+    }
+}
+
+#[test]
+fn legacy_unwritable_folder_is_reported() {
+    // Permission bits do not stop root; skip the check only in that case, loudly.
+    let dir = tempfile::tempdir().unwrap();
+    let ro = dir.path().join("ro");
+    fs::create_dir(&ro).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
+    if fs::write(ro.join("probe"), b"").is_ok() {
+        eprintln!("running as root: permission bits are not enforced, using /proc instead");
+        let line = assert_error(&run_str(&[
+            &sample(),
+            &sample(),
+            "/proc/diffgen-out.diff",
+            dir.path().join("l").to_str().unwrap(),
+            dir.path().join("w").to_str().unwrap(),
+        ]));
+        assert!(line.contains("not writable") || line.contains("cannot"), "{line}");
+        return;
+    }
+    let line = assert_error(&run_str(&[
+        &sample(),
+        &sample(),
+        ro.join("out.diff").to_str().unwrap(),
+        dir.path().join("l").to_str().unwrap(),
+        dir.path().join("w").to_str().unwrap(),
+    ]));
+    assert!(line.contains("not writable"), "{line}");
+}
+
+#[test]
+fn legacy_forms_accept_valid_arguments_and_say_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let s = sample();
+    // 5, 6 and 7 arguments.
+    for extra in [vec![], vec![d("re.swu")], vec![d("re.swu"), "./sign.sh".to_string()]] {
+        let mut args = vec![s.clone(), s.clone(), d("out/x.diff"), d("logs"), d("work")];
+        args.extend(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let line = assert_error(&run_str(&args));
+        assert!(line.contains("not available in this version"), "{line}");
+        assert!(dir.path().join("logs").is_dir() && dir.path().join("work").is_dir());
+        assert!(dir.path().join("out").is_dir(), "output folder created");
+        assert!(!dir.path().join("out/x.diff").exists(), "no output written");
+    }
+    // 4 arguments: logs in <working>/logs/<n>, a new n each run.
+    for n in 0..2 {
+        let line = assert_error(&run_str(&[&s, &s, &d("o.diff"), &d("w4")]));
+        assert!(line.contains(&format!("w4/logs/{n}")), "{line}");
+        assert!(dir.path().join(format!("w4/logs/{n}")).is_dir());
+    }
+}
+
+#[test]
+fn answers_to_the_name_diffgentool() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("DiffGenTool");
+    std::os::unix::fs::symlink(bin(), &link).unwrap();
+    // As DiffGenTool, even "inspect" is a positional argument: 2 arguments → usage.
+    let o = Command::new(&link).args(["inspect", &sample()]).output().unwrap();
+    let line = assert_error(&o);
+    assert!(line.contains("expected 4 to 7 arguments"), "{line}");
+    assert!(stderr(&o).contains("Usage: "));
+}
