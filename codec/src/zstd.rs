@@ -1,0 +1,228 @@
+//! zstd with recorded, reproducible parameters, and decoding with an optional raw-prefix basis
+//! ("--patch-from" semantics).
+//!
+//! A zstd frame is reproducible from its content when the compressor is the same zstd version,
+//! single-threaded, with the same level, the same frame flags and the same pledged source size
+//! (zstd tunes its parameters to the size it is told). [`ZstdParams`] holds all of these, so a
+//! delta can carry them and a device can re-create the frame byte for byte.
+
+use std::io::{self, Read, Write};
+
+use zstd::stream::raw::CParameter;
+
+/// zstd library version linked into this build, as zstd numbers it (1.5.7 → 10507).
+pub fn zstd_version_number() -> u32 {
+    zstd::zstd_safe::version_number()
+}
+
+/// The largest window a device decoder accepts with a basis (ADU's applier sets
+/// `ZSTD_d_windowLogMax = 28`).
+pub const WINDOW_LOG_MAX_WITH_BASIS: u32 = 28;
+/// zstd's default decoder limit without a basis.
+pub const WINDOW_LOG_MAX_PLAIN: u32 = 27;
+
+/// Everything that decides the bytes of a frame, besides its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ZstdParams {
+    /// Compression level (1..=22).
+    pub level: i32,
+    /// Whether the frame carries a content checksum (the zstd CLI's default).
+    pub checksum: bool,
+    /// zstd version number that produced the frame; a device must link the same version to
+    /// reproduce it.
+    pub version: u32,
+}
+
+impl ZstdParams {
+    /// The recompression profile: level 3 (DiffGen's and the zstd CLI's default), checksum on,
+    /// with this build's zstd.
+    pub fn profile(level: i32) -> ZstdParams {
+        ZstdParams {
+            level,
+            checksum: true,
+            version: zstd_version_number(),
+        }
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// Compresses exactly `content_size` bytes from `input` into one frame with the content size
+/// recorded, single-threaded. Returns the number of compressed bytes. Fails if `input` does not
+/// hold exactly `content_size` bytes, or if this build's zstd is not `params.version`.
+pub fn compress_stream(
+    params: ZstdParams,
+    content_size: u64,
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+) -> io::Result<u64> {
+    if params.version != zstd_version_number() {
+        return Err(invalid(format!(
+            "zstd frame was made with zstd {} but this build has {}; the bytes cannot be reproduced",
+            version_string(params.version),
+            version_string(zstd_version_number())
+        )));
+    }
+    if !(1..=22).contains(&params.level) {
+        return Err(invalid(format!(
+            "zstd level {} is out of range 1..=22",
+            params.level
+        )));
+    }
+    let mut counter = CountingWriter {
+        inner: out,
+        count: 0,
+    };
+    let mut enc = zstd::stream::write::Encoder::new(&mut counter, params.level)?;
+    enc.set_pledged_src_size(Some(content_size))?;
+    enc.include_contentsize(true)?;
+    enc.include_checksum(params.checksum)?;
+    enc.include_dictid(false)?;
+    enc.set_parameter(CParameter::NbWorkers(0))?;
+    let copied = io::copy(&mut input.take(content_size + 1), &mut enc)?;
+    if copied != content_size {
+        return Err(invalid(format!(
+            "zstd input has {copied} bytes, {content_size} were announced"
+        )));
+    }
+    enc.finish()?;
+    Ok(counter.count)
+}
+
+/// Compresses a buffer (tests, small items).
+pub fn compress_bytes(params: ZstdParams, data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    compress_stream(params, data.len() as u64, &mut &data[..], &mut out)?;
+    Ok(out)
+}
+
+/// `10507` → `"1.5.7"`.
+pub fn version_string(n: u32) -> String {
+    format!("{}.{}.{}", n / 10000, n / 100 % 100, n % 100)
+}
+
+/// A reader of decompressed zstd data (all frames), with `basis` as raw prefix if given, and
+/// refusing frames whose window exceeds `window_log_max`.
+pub fn decoder<'a, R: Read + 'a>(
+    input: R,
+    basis: Option<&'a [u8]>,
+    window_log_max: u32,
+) -> io::Result<Box<dyn Read + 'a>> {
+    let input = io::BufReader::new(input);
+    let mut d = match basis {
+        Some(prefix) => zstd::stream::read::Decoder::with_ref_prefix(input, prefix)?,
+        None => zstd::stream::read::Decoder::with_buffer(input)?,
+    };
+    d.window_log_max(window_log_max)?;
+    Ok(Box::new(d))
+}
+
+struct CountingWriter<'a> {
+    inner: &'a mut dyn Write,
+    count: u64,
+}
+
+impl Write for CountingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|i| ((i * 131) % 257) as u8 ^ (i >> 12) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn frames_record_content_size_and_round_trip() {
+        let data = sample(500_000);
+        let c = compress_bytes(ZstdParams::profile(3), &data).unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&c).unwrap(),
+            Some(data.len() as u64)
+        );
+        let mut back = Vec::new();
+        decoder(&c[..], None, WINDOW_LOG_MAX_PLAIN)
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn output_does_not_depend_on_how_input_arrives() {
+        let data = sample(1_000_000);
+        let whole = compress_bytes(ZstdParams::profile(3), &data).unwrap();
+        // A reader that hands out odd-sized pieces.
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.1 = self.1 % 5000 + 1;
+                let n = self.1.min(buf.len()).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Vec::new();
+        compress_stream(
+            ZstdParams::profile(3),
+            data.len() as u64,
+            &mut Trickle(&data, 0),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, whole);
+    }
+
+    #[test]
+    fn wrong_length_or_version_is_refused() {
+        let data = sample(1000);
+        let mut out = Vec::new();
+        assert!(compress_stream(ZstdParams::profile(3), 999, &mut &data[..], &mut out).is_err());
+        assert!(compress_stream(ZstdParams::profile(3), 1001, &mut &data[..], &mut out).is_err());
+        let mut p = ZstdParams::profile(3);
+        p.version += 1;
+        assert!(compress_bytes(p, &data).is_err());
+    }
+
+    #[test]
+    fn prefix_decoding() {
+        let basis = sample(100_000);
+        let mut target = basis.clone();
+        target[5000..5010].copy_from_slice(b"0123456789");
+        let mut enc = zstd::stream::raw::Encoder::with_ref_prefix(19, &basis).unwrap();
+        let mut frame = vec![0u8; 200_000];
+        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+        let mut inb = InBuffer::around(&target);
+        let mut outb = OutBuffer::around(&mut frame);
+        enc.run(&mut inb, &mut outb).unwrap();
+        enc.finish(&mut outb, true).unwrap();
+        let n = outb.pos();
+        frame.truncate(n);
+        assert!(frame.len() < 200, "delta is {} bytes", frame.len());
+        let mut back = Vec::new();
+        decoder(&frame[..], Some(&basis), WINDOW_LOG_MAX_WITH_BASIS)
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, target);
+    }
+
+    #[test]
+    fn version_strings() {
+        assert_eq!(version_string(10507), "1.5.7");
+    }
+}
