@@ -109,6 +109,37 @@ pub struct Deflater<W: Write> {
     bytes_out: u64,
 }
 
+/// zlib's allocator callbacks (libz-sys declares them non-nullable, so they must be given).
+extern "C" fn zalloc(_opaque: z::voidpf, items: z::uInt, size: z::uInt) -> z::voidpf {
+    // SAFETY: calloc with any sizes is sound; zlib handles a NULL result as out of memory.
+    unsafe { libc::calloc(items as libc::size_t, size as libc::size_t) }
+}
+
+extern "C" fn zfree(_opaque: z::voidpf, address: z::voidpf) {
+    // SAFETY: zlib frees only what zalloc returned.
+    unsafe { libc::free(address) }
+}
+
+/// A stream in the state deflateInit2_/inflateInit2_ expect.
+fn new_stream() -> z::z_stream {
+    z::z_stream {
+        next_in: std::ptr::null_mut(),
+        avail_in: 0,
+        total_in: 0,
+        next_out: std::ptr::null_mut(),
+        avail_out: 0,
+        total_out: 0,
+        msg: std::ptr::null_mut(),
+        state: std::ptr::null_mut(),
+        zalloc,
+        zfree,
+        opaque: std::ptr::null_mut(),
+        data_type: 0,
+        adler: 0,
+        reserved: 0,
+    }
+}
+
 fn zlib_error(what: &str, code: c_int) -> io::Error {
     io::Error::other(format!("zlib {what} failed (code {code})"))
 }
@@ -116,9 +147,9 @@ fn zlib_error(what: &str, code: c_int) -> io::Error {
 impl<W: Write> Deflater<W> {
     pub fn new(params: DeflateParams, out: W) -> io::Result<Self> {
         params.validate()?;
-        // SAFETY: z_stream is a plain C struct; zeroed is its documented initial state
-        // (zalloc/zfree/opaque = NULL select zlib's allocator). deflateInit2_ initialises it.
-        let mut stream: Box<z::z_stream> = Box::new(unsafe { MaybeUninit::zeroed().assume_init() });
+        let mut stream = Box::new(new_stream());
+        // SAFETY: gz_header holds only integers and nullable pointers; all-zero is the
+        // "no extra, no name, no comment, mtime 0" header zlib documents.
         let mut header: Box<z::gz_header> =
             Box::new(unsafe { MaybeUninit::zeroed().assume_init() });
         header.os = 3; // Unix, whatever platform compresses
