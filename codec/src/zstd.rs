@@ -81,10 +81,25 @@ pub fn compress_stream(
     enc.include_checksum(params.checksum)?;
     enc.include_dictid(false)?;
     enc.set_parameter(CParameter::NbWorkers(0))?;
-    let copied = io::copy(&mut input.take(content_size + 1), &mut enc)?;
-    if copied != content_size {
+    // Feed at most the announced size (zstd fails on more, with a less useful error), then
+    // make sure nothing follows.
+    let copied = io::copy(&mut (&mut *input).take(content_size), &mut enc)?;
+    let mut probe = [0u8; 1];
+    let more = loop {
+        match input.read(&mut probe) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    if copied != content_size || more != 0 {
+        let got = if more != 0 {
+            format!("more than {content_size}")
+        } else {
+            copied.to_string()
+        };
         return Err(invalid(format!(
-            "zstd input has {copied} bytes, {content_size} were announced"
+            "zstd input has {got} bytes, {content_size} were announced"
         )));
     }
     enc.finish()?;

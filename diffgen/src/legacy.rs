@@ -68,20 +68,33 @@ pub fn run(args: &[OsString]) -> Result<ExitCode, Failure> {
         )));
     }
     let invocation = parse(operands)?;
-    // The stages behind this form (recompression, planning, writing, verification) are not
-    // part of this build yet; say so instead of pretending.
-    let recompression = match (&invocation.recompressed_target, &invocation.signing_command) {
-        (None, _) => String::new(),
-        (Some(r), None) => format!(", recompressed target {}", r.display()),
-        (Some(r), Some(_)) => format!(", recompressed and signed target {}", r.display()),
-    };
+    // The 6/7-argument form recompresses (and re-signs) the target first, as DiffGenTool
+    // 1.0/2.0 did; the log folder gets the summary.
+    if let Some(recompressed) = &invocation.recompressed_target {
+        let options = recompress::Options {
+            signing_command: invocation.signing_command.clone(),
+            ..recompress::Options::default()
+        };
+        let report = crate::recompress::execute(&invocation.target, recompressed, &options)?;
+        let summary = crate::recompress::text(&report);
+        print!("{summary}");
+        let log = invocation.log_folder.join("recompression.log");
+        std::fs::write(&log, summary)
+            .map_err(|e| Failure::new(format!("cannot write the log: {e} ({})", log.display())))?;
+    }
+    // Planning, writing and verifying the delta are not part of this build yet; say so
+    // instead of pretending.
     Err(Failure::new(format!(
-        "delta generation is not available in this version of diffgen yet; arguments are valid (source {}, target {}, output {}, logs {}, working folder {}{recompression})",
+        "delta generation is not available in this version of diffgen yet; arguments are valid (source {}, target {}, output {}, logs {}, working folder {}){}",
         invocation.source.display(),
         invocation.target.display(),
         invocation.output.display(),
         invocation.log_folder.display(),
-        invocation.working_folder.display()
+        invocation.working_folder.display(),
+        match &invocation.recompressed_target {
+            Some(r) => format!("; the recompressed target was written to {}", r.display()),
+            None => String::new(),
+        }
     )))
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod failure;
 mod inspect;
 mod legacy;
+mod recompress;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -44,5 +45,6 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Recompress(args) => recompress::run(&args),
     }
 }

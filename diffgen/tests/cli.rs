@@ -20,11 +20,17 @@ fn testdata(rel: &str) -> PathBuf {
 }
 
 fn run(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(bin()).args(args).output().expect("run diffgen")
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run diffgen")
 }
 
 fn run_str(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().expect("run diffgen")
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run diffgen")
 }
 
 fn stderr(o: &Output) -> String {
@@ -43,7 +49,11 @@ fn assert_error(o: &Output) -> String {
     assert!(!err.contains("panicked"), "{err}");
     let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("Error: ")).collect();
     assert_eq!(errors.len(), 1, "stderr: {err}");
-    assert_eq!(err.lines().last(), Some(errors[0]), "Error: must be the last line: {err}");
+    assert_eq!(
+        err.lines().last(),
+        Some(errors[0]),
+        "Error: must be the last line: {err}"
+    );
     errors[0].to_string()
 }
 
@@ -69,7 +79,9 @@ fn build_swu(path: &Path, members: &[(&str, &[u8])]) {
 }
 
 fn swdesc_for(files: &[(&str, &[u8])]) -> String {
-    let mut s = String::from("software = {\n  version = \"1.0\";\n  hardware-compatibility = [\"1.0\"];\n  images: (\n");
+    let mut s = String::from(
+        "software = {\n  version = \"1.0\";\n  hardware-compatibility = [\"1.0\"];\n  images: (\n",
+    );
     for (i, (name, data)) in files.iter().enumerate() {
         let sep = if i + 1 < files.len() { "," } else { "" };
         s.push_str(&format!(
@@ -112,7 +124,9 @@ fn inspect_reports_the_signed_sample() {
         .all(|m| m["checksum"] == "ok" && m["format"] == "crc"));
     let arts = v["artifacts"].as_array().unwrap();
     assert_eq!(arts.len(), 4);
-    assert!(arts.iter().all(|a| a["hash"] == "ok" && a["member"] == "present"));
+    assert!(arts
+        .iter()
+        .all(|a| a["hash"] == "ok" && a["member"] == "present"));
     assert_eq!(arts[0]["compressed"], "zlib");
     assert_eq!(arts[1]["compressed"], "zstd");
     assert_eq!(arts[1]["installed_directly"], true);
@@ -140,7 +154,11 @@ fn inspect_handles_every_sample_layout() {
         let (o, v) = inspect_json(&testdata(&format!("swu/{file}")));
         assert_eq!(o.status.code(), Some(0), "{file}: {}", stderr(&o));
         assert_eq!(v["signed"], signed, "{file}");
-        assert_eq!(v["artifacts"].as_array().unwrap().len(), artifacts, "{file}");
+        assert_eq!(
+            v["artifacts"].as_array().unwrap().len(),
+            artifacts,
+            "{file}"
+        );
         assert_eq!(v["members"][0]["format"], format, "{file}");
         if format == "newc" {
             assert_eq!(v["members"][0]["checksum"], "none");
@@ -170,7 +188,13 @@ fn inspect_text_output_is_readable() {
     let o = run_str(&["inspect", testdata("swu/sample.swu").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
-    for needle in ["signed: yes", "rootfs.ext4.gz", "sha256 ok", "Result: OK", "software.images[0]"] {
+    for needle in [
+        "signed: yes",
+        "rootfs.ext4.gz",
+        "sha256 ok",
+        "Result: OK",
+        "software.images[0]",
+    ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
 }
@@ -192,7 +216,10 @@ fn inspect_detects_hash_mismatch() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("a.swu");
     let desc = swdesc_for(&[("img", b"original")]);
-    build_swu(&p, &[("sw-description", desc.as_bytes()), ("img", b"tampered")]);
+    build_swu(
+        &p,
+        &[("sw-description", desc.as_bytes()), ("img", b"tampered")],
+    );
     assert_inspect_fails(&p, "sha256 mismatch");
 }
 
@@ -250,7 +277,14 @@ fn inspect_detects_duplicate_members() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("a.swu");
     let desc = swdesc_for(&[("img", b"x")]);
-    build_swu(&p, &[("sw-description", desc.as_bytes()), ("img", b"x"), ("img", b"x")]);
+    build_swu(
+        &p,
+        &[
+            ("sw-description", desc.as_bytes()),
+            ("img", b"x"),
+            ("img", b"x"),
+        ],
+    );
     assert_inspect_fails(&p, "more than once");
 }
 
@@ -259,13 +293,23 @@ fn inspect_warns_but_passes_on_what_swupdate_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("a.swu");
     let desc = "software = { images: ( { filename = \"img\"; }, { device = \"/dev/x\"; } ); };";
-    build_swu(&p, &[("sw-description", desc.as_bytes()), ("img", b"x"), ("extra", b"y")]);
+    build_swu(
+        &p,
+        &[
+            ("sw-description", desc.as_bytes()),
+            ("img", b"x"),
+            ("extra", b"y"),
+        ],
+    );
     let (o, v) = inspect_json(&p);
     assert_eq!(o.status.code(), Some(0), "{v}");
     let warnings = v["warnings"].to_string();
     assert!(warnings.contains("has no sha256"), "{warnings}");
     assert!(warnings.contains("no filename"), "{warnings}");
-    assert!(warnings.contains("\\\"extra\\\" is not referenced"), "{warnings}");
+    assert!(
+        warnings.contains("\\\"extra\\\" is not referenced"),
+        "{warnings}"
+    );
 }
 
 /// Structurally broken archives: one `Error:` line naming what and where, exit 1.
@@ -320,7 +364,8 @@ fn inspect_rejects_structurally_broken_archives() {
     ] {
         let mut w = Writer::new(Vec::new());
         let h = Header::regular_file(Format::Crc, 0);
-        w.write_bytes(&h, "sw-description", b"software = {};").unwrap();
+        w.write_bytes(&h, "sw-description", b"software = {};")
+            .unwrap();
         w.write_bytes(&h, name, b"evil").unwrap();
         cases.push((label, w.finish(Format::Crc, None, None).unwrap(), needle));
     }
@@ -329,7 +374,8 @@ fn inspect_rejects_structurally_broken_archives() {
     let mut w = Writer::new(Vec::new());
     let h = Header::regular_file(Format::Crc, 0);
     w.write_bytes(&h, "img", b"x").unwrap();
-    w.write_bytes(&h, "sw-description", b"software = {};").unwrap();
+    w.write_bytes(&h, "sw-description", b"software = {};")
+        .unwrap();
     cases.push((
         "swdesc-not-first",
         w.finish(Format::Crc, None, None).unwrap(),
@@ -344,7 +390,8 @@ fn inspect_rejects_structurally_broken_archives() {
         "line 2, column 13",
     ));
     let mut w = Writer::new(Vec::new());
-    w.write_bytes(&h, "sw-description", b"hardware = {};").unwrap();
+    w.write_bytes(&h, "sw-description", b"hardware = {};")
+        .unwrap();
     cases.push((
         "swdesc-no-software",
         w.finish(Format::Crc, None, None).unwrap(),
@@ -409,15 +456,33 @@ fn legacy_validates_inputs() {
     let s = sample();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            vec![d("missing.swu"), s.clone(), d("out.diff"), d("logs"), d("work")],
+            vec![
+                d("missing.swu"),
+                s.clone(),
+                d("out.diff"),
+                d("logs"),
+                d("work"),
+            ],
             "source archive does not exist",
         ),
         (
-            vec![s.clone(), d("missing.swu"), d("out.diff"), d("logs"), d("work")],
+            vec![
+                s.clone(),
+                d("missing.swu"),
+                d("out.diff"),
+                d("logs"),
+                d("work"),
+            ],
             "target archive does not exist",
         ),
         (
-            vec![dir.path().to_str().unwrap().into(), s.clone(), d("o"), d("l"), d("w")],
+            vec![
+                dir.path().to_str().unwrap().into(),
+                s.clone(),
+                d("o"),
+                d("l"),
+                d("w"),
+            ],
             "source archive is not a regular file",
         ),
         (
@@ -429,7 +494,13 @@ fn legacy_validates_inputs() {
             "log folder argument is empty",
         ),
         (
-            vec![s.clone(), s.clone(), d("out.diff"), "/dev/null/logs".into(), d("work")],
+            vec![
+                s.clone(),
+                s.clone(),
+                d("out.diff"),
+                "/dev/null/logs".into(),
+                d("work"),
+            ],
             "cannot create the log folder",
         ),
         (
@@ -437,7 +508,14 @@ fn legacy_validates_inputs() {
             "working folder exists and is not a folder",
         ),
         (
-            vec![s.clone(), s.clone(), d("out.diff"), d("logs"), d("work"), s.clone()],
+            vec![
+                s.clone(),
+                s.clone(),
+                d("out.diff"),
+                d("logs"),
+                d("work"),
+                s.clone(),
+            ],
             "recompressed target archive is the same file as",
         ),
         (
@@ -469,7 +547,10 @@ fn legacy_unwritable_folder_is_reported() {
             dir.path().join("l").to_str().unwrap(),
             dir.path().join("w").to_str().unwrap(),
         ]));
-        assert!(line.contains("not writable") || line.contains("cannot"), "{line}");
+        assert!(
+            line.contains("not writable") || line.contains("cannot"),
+            "{line}"
+        );
         return;
     }
     let line = assert_error(&run_str(&[
@@ -487,17 +568,18 @@ fn legacy_forms_accept_valid_arguments_and_say_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
     let s = sample();
-    // 5, 6 and 7 arguments.
-    for extra in [vec![], vec![d("re.swu")], vec![d("re.swu"), "./sign.sh".to_string()]] {
-        let mut args = vec![s.clone(), s.clone(), d("out/x.diff"), d("logs"), d("work")];
-        args.extend(extra);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let line = assert_error(&run_str(&args));
-        assert!(line.contains("not available in this version"), "{line}");
-        assert!(dir.path().join("logs").is_dir() && dir.path().join("work").is_dir());
-        assert!(dir.path().join("out").is_dir(), "output folder created");
-        assert!(!dir.path().join("out/x.diff").exists(), "no output written");
-    }
+    // 5 arguments: validated, folders created, then the missing stage is named.
+    let line = assert_error(&run_str(&[
+        &s,
+        &s,
+        &d("out/x.diff"),
+        &d("logs"),
+        &d("work"),
+    ]));
+    assert!(line.contains("not available in this version"), "{line}");
+    assert!(dir.path().join("logs").is_dir() && dir.path().join("work").is_dir());
+    assert!(dir.path().join("out").is_dir(), "output folder created");
+    assert!(!dir.path().join("out/x.diff").exists(), "no output written");
     // 4 arguments: logs in <working>/logs/<n>, a new n each run.
     for n in 0..2 {
         let line = assert_error(&run_str(&[&s, &s, &d("o.diff"), &d("w4")]));
@@ -507,12 +589,129 @@ fn legacy_forms_accept_valid_arguments_and_say_what_is_missing() {
 }
 
 #[test]
+fn legacy_six_and_seven_arguments_recompress_the_target_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let signed = sample();
+    let unsigned = testdata("swu/sample-crc.swu").to_str().unwrap().to_string();
+    // 6 arguments on a signed target: no signing command, so the stale signature is refused.
+    let line = assert_error(&run_str(&[
+        &signed,
+        &signed,
+        &d("o.diff"),
+        &d("l"),
+        &d("w"),
+        &d("re.swu"),
+    ]));
+    assert!(line.contains("no signing command"), "{line}");
+    assert!(!dir.path().join("re.swu").exists());
+    // 6 arguments, unsigned target: recompressed, summary logged.
+    let o = run_str(&[
+        &unsigned,
+        &unsigned,
+        &d("o.diff"),
+        &d("l"),
+        &d("w"),
+        &d("re.swu"),
+    ]);
+    let line = assert_error(&o);
+    assert!(line.contains("recompressed target was written"), "{line}");
+    assert!(
+        stdout(&o).contains("rootfs.ext4.gz (zlib"),
+        "{}",
+        stdout(&o)
+    );
+    let log = fs::read_to_string(dir.path().join("l/recompression.log")).unwrap();
+    assert!(log.contains("rootfs.ext4.zst"), "{log}");
+    let (_, v) = inspect_json(&dir.path().join("re.swu"));
+    assert_eq!(v["ok"], true);
+    // 7 arguments: signed with the command (relative to the caller's directory).
+    let sign = format!(
+        "SIGN_CERT={} SIGN_KEY={} {}",
+        testdata("keys/signer.crt").display(),
+        testdata("keys/signer.key").display(),
+        testdata("../scripts/sign-cms.sh").display()
+    );
+    let o = run_str(&[
+        &signed,
+        &signed,
+        &d("o.diff"),
+        &d("l"),
+        &d("w"),
+        &d("re7.swu"),
+        &sign,
+    ]);
+    assert_error(&o);
+    let (_, v) = inspect_json(&dir.path().join("re7.swu"));
+    assert_eq!(v["signed"], true);
+    assert_eq!(v["ok"], true);
+}
+
+#[test]
+fn recompress_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.swu");
+    let input = testdata("swu/sample-crc.swu");
+    let o = run(&[
+        "recompress".as_ref(),
+        input.as_os_str(),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["members"].as_array().unwrap().len(), 3);
+    assert_eq!(v["members"][0]["profile"]["compressor"], "zstd");
+    assert_eq!(v["members"][0]["profile"]["level"], 3);
+    assert_eq!(v["output_sha256"], sha_hex(&fs::read(&out).unwrap()));
+    // gzip profile with a zstd level is a usage error; so is overwriting the input.
+    let line = assert_error(&run(&[
+        "recompress".as_ref(),
+        input.as_os_str(),
+        out.as_os_str(),
+        "--compression".as_ref(),
+        "gzip".as_ref(),
+        "--zstd-level".as_ref(),
+        "5".as_ref(),
+    ]));
+    assert!(line.contains("zstd profile only"), "{line}");
+    let line = assert_error(&run(&[
+        "recompress".as_ref(),
+        out.as_os_str(),
+        out.as_os_str(),
+    ]));
+    assert!(line.contains("inputs are never overwritten"), "{line}");
+    // A signed input without --sign: one clear line, exit 1, no output.
+    let signed_out = dir.path().join("signed.swu");
+    let line = assert_error(&run(&[
+        "recompress".as_ref(),
+        testdata("swu/sample.swu").as_os_str(),
+        signed_out.as_os_str(),
+    ]));
+    assert!(line.contains("--drop-signature"), "{line}");
+    assert!(!signed_out.exists());
+    // Text summary.
+    let o = run(&[
+        "recompress".as_ref(),
+        input.as_os_str(),
+        out.as_os_str(),
+        "--compression".as_ref(),
+        "gzip".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("gzip -9"), "{}", stdout(&o));
+}
+
+#[test]
 fn answers_to_the_name_diffgentool() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("DiffGenTool");
     std::os::unix::fs::symlink(bin(), &link).unwrap();
     // As DiffGenTool, even "inspect" is a positional argument: 2 arguments → usage.
-    let o = Command::new(&link).args(["inspect", &sample()]).output().unwrap();
+    let o = Command::new(&link)
+        .args(["inspect", &sample()])
+        .output()
+        .unwrap();
     let line = assert_error(&o);
     assert!(line.contains("expected 4 to 7 arguments"), "{line}");
     assert!(stderr(&o).contains("Usage: "));

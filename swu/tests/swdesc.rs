@@ -121,9 +121,9 @@ fn single_edits_touch_only_their_bytes() {
             ] {
                 let mut ed = doc.editor();
                 ed.set_string(a, key, value).unwrap();
-                let new = ed.finish().unwrap_or_else(|e| {
-                    panic!("{} artifact {i} {key}: {e}", path.display())
-                });
+                let new = ed
+                    .finish()
+                    .unwrap_or_else(|e| panic!("{} artifact {i} {key}: {e}", path.display()));
                 let inv2 = new.inventory().unwrap();
                 let b = inv2
                     .artifacts
@@ -160,7 +160,10 @@ fn common_prefix(a: &str, b: &str) -> usize {
 
 /// Span of the existing value of `key` in the artifact's entry, if any.
 fn find_setting_span(doc: &SwDescription, a: &Artifact, key: &str) -> Option<(usize, usize)> {
-    fn walk<'n>(n: &'n swu::swdesc::Node, span: &std::ops::Range<usize>) -> Option<&'n swu::swdesc::Group> {
+    fn walk<'n>(
+        n: &'n swu::swdesc::Node,
+        span: &std::ops::Range<usize>,
+    ) -> Option<&'n swu::swdesc::Group> {
         use swu::swdesc::Value;
         match &n.value {
             Value::Group(g) if n.span == *span => Some(g),
@@ -187,10 +190,17 @@ fn combined_edits_recompression_style() {
             ed.set_string(a, "sha256", &"ab".repeat(32)).unwrap();
             ed.set_string(a, "filename", "x.zst").unwrap();
         }
-        let new = ed.finish().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let new = ed
+            .finish()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(new.syntax(), doc.syntax());
         let inv2 = new.inventory().unwrap();
-        assert_eq!(inv2.artifacts.len(), inv.artifacts.len(), "{}", path.display());
+        assert_eq!(
+            inv2.artifacts.len(),
+            inv.artifacts.len(),
+            "{}",
+            path.display()
+        );
         for a in inv2.artifacts.iter().filter(|a| a.filename.is_some()) {
             assert_eq!(a.filename.as_deref(), Some("x.zst"));
             assert_eq!(a.compressed, Compression::Zstd);
@@ -292,10 +302,19 @@ fn escapes_are_written_in_each_syntax() {
 #[test]
 fn structure_errors_have_positions() {
     for (text, needle) in [
-        ("software = { images = ( { ref = \"#./nowhere\"; } ); };", "line 1, column 33"),
+        (
+            "software = { images = ( { ref = \"#./nowhere\"; } ); };",
+            "line 1, column 33",
+        ),
         ("software = { images = ( 1 ); };", "expected a group"),
-        ("software = { images = ( { filename = 3; } ); };", "\"filename\" must be a string"),
-        ("software = { images = ( { compressed = 1.5; } ); };", "\"compressed\" must be"),
+        (
+            "software = { images = ( { filename = 3; } ); };",
+            "\"filename\" must be a string",
+        ),
+        (
+            "software = { images = ( { compressed = 1.5; } ); };",
+            "\"compressed\" must be",
+        ),
         ("\n\nsoftware = 3;", "no \"software\" group"),
     ] {
         let msg = match SwDescription::parse(text.as_bytes()) {
