@@ -57,7 +57,30 @@ pub enum Command {
     /// memLevel 9: what ADU's stock delta processor can rebuild).
     #[command(after_help = RECOMPRESS_EXAMPLES)]
     Recompress(RecompressArgs),
+
+    /// Write the Azure Device Update import manifest (v5) for a target and its deltas.
+    ///
+    /// The recompressed target SWU becomes the update's file; each delta becomes a related
+    /// file with the Base64 SHA-256 of its source SWU (microsoft.sourceFileHash) and the
+    /// microsoft/delta:1 download handler. Validated against the rules of ADU's schema before
+    /// anything is written. Give --delta and --source in pairs, in the same order.
+    #[command(after_help = MANIFEST_EXAMPLES)]
+    Manifest(ManifestArgs),
+
+    /// Print where ADU's agent expects a cached source SWU on a device.
+    ///
+    /// The agent looks for the source of a delta at
+    /// /var/lib/adu/sdc/<provider>/sha256-<Base64 SHA-256 with + / = encoded as _2B _2F _3D>.
+    /// Use it to pre-seed devices whose current release was not installed through ADU.
+    CachePath(CachePathArgs),
 }
+
+const MANIFEST_EXAMPLES: &str = "\
+Examples:
+  diffgen manifest --target toaster-2.0.swu \\
+      --delta toaster-1.0-to-2.0.diff --source toaster-1.0.swu \\
+      --provider Contoso --name Toaster --version 2.0 \\
+      --compat manufacturer=contoso,model=toaster -o toaster-2.0.importmanifest.json";
 
 const RECOMPRESS_EXAMPLES: &str = "\
 Examples:
@@ -104,6 +127,63 @@ pub struct RecompressArgs {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// The (recompressed) target SWU, as you import it.
+    #[arg(long, value_name = "FILE")]
+    pub target: PathBuf,
+    /// A delta file (repeat, paired in order with --source).
+    #[arg(long, value_name = "FILE")]
+    pub delta: Vec<PathBuf>,
+    /// The source SWU of the delta at the same position, exactly as devices hold it.
+    #[arg(long, value_name = "FILE")]
+    pub source: Vec<PathBuf>,
+    /// Update provider (1-64 of a-z A-Z 0-9 . -); devices look cached sources up under it.
+    #[arg(long)]
+    pub provider: String,
+    /// Update name (1-64 of a-z A-Z 0-9 . -).
+    #[arg(long)]
+    pub name: String,
+    /// Update version: 2 to 4 numbers, e.g. 2.0 or 2024.11.8.
+    #[arg(long)]
+    pub version: String,
+    /// A compatibility set, key=value[,key=value] (1-5 properties); repeat for up to 10 sets.
+    #[arg(long = "compat", value_name = "KEY=VALUE,...", required = true)]
+    pub compat: Vec<String>,
+    /// Installation step handler.
+    #[arg(long, default_value = manifest::DEFAULT_STEP_HANDLER)]
+    pub handler: String,
+    /// Extra handler property (repeatable); installedCriteria defaults to the version and
+    /// swuFileName to the target's file name.
+    #[arg(long = "handler-property", value_name = "KEY=VALUE")]
+    pub handler_property: Vec<String>,
+    /// Update description (1-512 characters).
+    #[arg(long)]
+    pub description: Option<String>,
+    /// createdDateTime (ISO 8601); default: now, or SOURCE_DATE_EPOCH when set.
+    #[arg(long, value_name = "ISO8601")]
+    pub created: Option<String>,
+    /// Where to write the manifest (written atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["source", "hash"])))]
+pub struct CachePathArgs {
+    /// The source SWU as the device holds it.
+    pub source: Option<PathBuf>,
+    /// The source's Base64 SHA-256 instead of the file (as in microsoft.sourceFileHash).
+    #[arg(long, value_name = "BASE64")]
+    pub hash: Option<String>,
+    /// The update provider of the NEW update (the agent looks sources up under it).
+    #[arg(long)]
+    pub provider: String,
+    /// Cache root instead of /var/lib/adu/sdc (e.g. a device image being prepared).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

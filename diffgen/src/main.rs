@@ -7,6 +7,7 @@ mod cli;
 mod failure;
 mod inspect;
 mod legacy;
+mod manifest_cmd;
 mod recompress;
 
 use std::ffi::OsString;
@@ -46,5 +47,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Recompress(args) => recompress::run(&args),
+        Command::Manifest(args) => manifest_cmd::run(&args),
+        Command::CachePath(args) => manifest_cmd::cache_path(&args),
     }
 }

@@ -716,3 +716,173 @@ fn answers_to_the_name_diffgentool() {
     assert!(line.contains("expected 4 to 7 arguments"), "{line}");
     assert!(stderr(&o).contains("Usage: "));
 }
+
+// ---- manifest and cache-path ----------------------------------------------------------------
+
+fn b64(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data))
+}
+
+#[test]
+fn manifest_lists_target_and_each_delta_with_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, data: &[u8]| {
+        let p = dir.path().join(name);
+        fs::write(&p, data).unwrap();
+        p
+    };
+    let target = w("t-3.0.swu", b"target bytes");
+    let d1 = w("1-to-3.diff", b"delta one");
+    let s1 = w("t-1.0.swu", b"source one");
+    let d2 = w("2-to-3.diff", b"delta two!");
+    let s2 = w("t-2.0.swu", b"source two");
+    let out = dir.path().join("out/im.json");
+    fs::create_dir(dir.path().join("out")).unwrap();
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "manifest".as_ref(),
+        "--target".as_ref(),
+        target.as_os_str(),
+        "--delta".as_ref(),
+        d1.as_os_str(),
+        "--source".as_ref(),
+        s1.as_os_str(),
+        "--delta".as_ref(),
+        d2.as_os_str(),
+        "--source".as_ref(),
+        s2.as_os_str(),
+        "--provider".as_ref(),
+        "Contoso".as_ref(),
+        "--name".as_ref(),
+        "Toaster".as_ref(),
+        "--version".as_ref(),
+        "3.0".as_ref(),
+        "--compat".as_ref(),
+        "manufacturer=contoso,model=toaster".as_ref(),
+        "--compat".as_ref(),
+        "manufacturer=contoso,model=oven".as_ref(),
+        "--handler-property".as_ref(),
+        "installedCriteria=3.0-release".as_ref(),
+        "--created".as_ref(),
+        "2025-01-01T00:00:00Z".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&fs::read_to_string(&out).unwrap()).unwrap();
+    let f = &v["files"][0];
+    assert_eq!(f["filename"], "t-3.0.swu");
+    assert_eq!(f["sizeInBytes"], 12);
+    assert_eq!(f["hashes"]["sha256"], b64(b"target bytes"));
+    assert_eq!(f["downloadHandler"]["id"], "microsoft/delta:1");
+    let r = f["relatedFiles"].as_array().unwrap();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0]["hashes"]["sha256"], b64(b"delta one"));
+    assert_eq!(
+        r[0]["properties"]["microsoft.sourceFileHash"],
+        b64(b"source one")
+    );
+    assert_eq!(r[1]["sizeInBytes"], 10);
+    assert_eq!(
+        r[1]["properties"]["microsoft.sourceFileHash"],
+        b64(b"source two")
+    );
+    assert_eq!(v["compatibility"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["instructions"]["steps"][0]["handlerProperties"]["installedCriteria"],
+        "3.0-release"
+    );
+    assert_eq!(v["createdDateTime"], "2025-01-01T00:00:00Z");
+
+    // Same inputs, same bytes.
+    let first = fs::read(&out).unwrap();
+    assert_eq!(run(&args).status.code(), Some(0));
+    assert_eq!(fs::read(&out).unwrap(), first);
+
+    // Unpaired --delta/--source, invalid identity: clean errors, nothing written.
+    let bad = dir.path().join("bad.json");
+    let mut unpaired = args.clone();
+    unpaired.retain(|a| *a != s2.as_os_str());
+    let pos = unpaired
+        .iter()
+        .rposition(|a| *a == std::ffi::OsStr::new("--source"))
+        .unwrap();
+    unpaired.remove(pos);
+    let n = unpaired.len();
+    unpaired[n - 1] = bad.as_os_str();
+    let line = assert_error(&run(&unpaired));
+    assert!(line.contains("in pairs"), "{line}");
+    let mut invalid = args.clone();
+    let vpos = invalid
+        .iter()
+        .position(|a| *a == std::ffi::OsStr::new("--version"))
+        .unwrap();
+    invalid[vpos + 1] = "3".as_ref();
+    invalid[n + 1] = bad.as_os_str();
+    let line = assert_error(&run(&invalid));
+    assert!(line.contains("updateId.version"), "{line}");
+    assert!(!bad.exists());
+    let line = assert_error(&run_str(&[
+        "manifest",
+        "--target",
+        "/nonexistent.swu",
+        "--provider",
+        "P",
+        "--name",
+        "N",
+        "--version",
+        "1.0",
+        "--compat",
+        "a=b",
+        "-o",
+        bad.to_str().unwrap(),
+    ]));
+    assert!(line.contains("/nonexistent.swu"), "{line}");
+}
+
+#[test]
+fn cache_path_encodes_plus_slash_and_equals() {
+    // A hash whose Base64 has all three characters that need encoding.
+    let hash = format!("++//{}=", "A".repeat(39));
+    let o = run_str(&["cache-path", "--provider", "Contoso", "--hash", &hash]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).trim(),
+        format!(
+            "/var/lib/adu/sdc/Contoso/sha256-_2B_2B_2F_2F{}_3D",
+            "A".repeat(39)
+        )
+    );
+    // From a file, under a test root, with a provider the agent sanitises.
+    let sample = testdata("swu/sample.swu");
+    let expected_hash = b64(&fs::read(&sample).unwrap())
+        .replace('+', "_2B")
+        .replace('/', "_2F")
+        .replace('=', "_3D");
+    let o = run(&[
+        "cache-path".as_ref(),
+        "--provider".as_ref(),
+        "Contoso.Ltd".as_ref(),
+        "--root".as_ref(),
+        "/tmp/devroot/var/lib/adu/sdc".as_ref(),
+        sample.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("/tmp/devroot/var/lib/adu/sdc/Contoso_Ltd/sha256-{expected_hash}")
+    );
+    let line = assert_error(&run_str(&[
+        "cache-path",
+        "--provider",
+        "P",
+        "--hash",
+        "abc",
+    ]));
+    assert!(line.contains("Base64") || line.contains("32"), "{line}");
+    assert_eq!(
+        run_str(&["cache-path", "--provider", "P"]).status.code(),
+        Some(1)
+    );
+}
