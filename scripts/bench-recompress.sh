@@ -30,7 +30,8 @@ if [ ! -f rootfs.ext4.gz ]; then
   mkdir -p tree
   # ~280 MiB of real files, chosen in name order until the budget is spent.
   find /usr/lib /usr/share /usr/bin -xdev -type f -size -20M -printf '%s %p\n' 2>/dev/null \
-    | sort -k2 | awk -v budget=$((280 * 1024 * 1024)) '{ total += $1; if (total > budget) exit; print $2 }' \
+    | sort -k2 | awk -v budget=$((280 * 1024 * 1024)) \
+        '{ size = $1; path = substr($0, length($1) + 2); total += size; if (total <= budget) print path }' \
     > files.txt
   tar -cf - --files-from=files.txt 2>/dev/null | tar -C tree -xf -
   files=$(find tree -type f | wc -l)

@@ -19,6 +19,11 @@ use cli::{Cli, Command};
 use failure::Failure;
 
 fn main() -> ExitCode {
+    // Interrupted runs remove their temp files and exit 130/143; without the handler they
+    // would still stop, only less tidily, so a failure to install it is not fatal.
+    if let Err(e) = cleanup::install() {
+        eprintln!("Warning: cannot watch for interruption signals: {e}");
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     let result = if legacy::is_legacy_invocation(&args, &Cli::command()) {
         legacy::run(&args)

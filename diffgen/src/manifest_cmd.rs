@@ -82,6 +82,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         .suffix(".tmp")
         .tempfile_in(&dir)
         .map_err(err)?;
+    let _registered = cleanup::register(tmp.path());
     tmp.write_all(bytes).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;

@@ -156,7 +156,7 @@ enum Data {
     /// New content in memory (sw-description, signature).
     Bytes(Vec<u8>),
     /// New content in a temp file (recompressed payloads).
-    File(payload::Spilled),
+    File(Box<payload::Spilled>),
 }
 
 /// Recompresses `input` into `output` (see the crate documentation).
@@ -269,7 +269,7 @@ pub fn recompress(input: &Path, output: &Path, options: &Options) -> Result<Repo
             Some(spilled) => members.push(OutMember {
                 entry,
                 name: spilled.info.name.clone(),
-                data: Data::File(spilled),
+                data: Data::File(Box::new(spilled)),
             }),
             None => members.push(OutMember {
                 entry,

@@ -35,6 +35,8 @@ pub struct Recompressed {
 /// A recompressed member waiting in a temp file.
 pub(crate) struct Spilled {
     pub file: NamedTempFile,
+    /// Removes the temp file if a signal stops the process.
+    pub _registered: cleanup::Registered,
     /// Byte sum of the compressed data (the crc format's check field).
     pub sum: u32,
     pub info: Recompressed,
@@ -97,6 +99,7 @@ pub(crate) fn recompress_member(
     })?;
     Ok(Spilled {
         file: pass.file,
+        _registered: pass.registered,
         sum: pass.sum,
         info: Recompressed {
             original_name: entry.name.clone(),
@@ -122,6 +125,7 @@ enum Attempt {
 /// The result of one successful pass.
 struct Pass {
     file: NamedTempFile,
+    registered: cleanup::Registered,
     sum: u32,
     content_len: u64,
     content_sha256: [u8; 32],
@@ -142,6 +146,7 @@ fn attempt(
         .prefix(".diffgen-payload-")
         .tempfile_in(temp_dir)
         .map_err(Attempt::Output)?;
+    let registered = cleanup::register(file.path());
     let decoded = decoder(archive, entry, from).map_err(Attempt::Decode)?;
     let mut content = HashingReader::new(decoded);
     let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file.as_file()));
@@ -172,6 +177,7 @@ fn attempt(
         .map_err(|e| Attempt::Output(e.into_error()))?;
     Ok(Pass {
         file,
+        registered,
         sum,
         content_len,
         content_sha256,

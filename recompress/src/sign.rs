@@ -42,6 +42,7 @@ pub fn sign_bytes(command: &str, content: &[u8], timeout: Duration) -> Result<Ve
         .prefix("diffgen-sign-")
         .tempdir()
         .map_err(SignError::Spawn)?;
+    let _registered = cleanup::register(dir.path());
     let path = dir.path().join("sw-description");
     fs::write(&path, content).map_err(SignError::Spawn)?;
     run_signing_command(command, &path, timeout)?;

@@ -1,0 +1,123 @@
+//! SIGINT/SIGTERM at any point of a run: exit 130/143, temp files removed, no output, and a
+//! later run in the same folder succeeds.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use codec::zlib::{deflate_bytes, Container, DeflateParams};
+use sha2::{Digest, Sha256};
+use swu::cpio::{Format, Header, Writer};
+
+/// A SWU with a 40 MiB gzip image: long enough to interrupt at different stages.
+fn big_swu(path: &Path) {
+    let content: Vec<u8> = (0..40u32 << 20)
+        .map(|i| ((i >> 9) ^ (i.wrapping_mul(2654435761) >> 27)) as u8)
+        .collect();
+    let gz = deflate_bytes(
+        DeflateParams {
+            container: Container::Gzip,
+            level: 1,
+        },
+        &content,
+    )
+    .unwrap();
+    let desc = format!(
+        "software = {{ images = ( {{ filename = \"img.gz\"; device = \"/dev/x\"; compressed = \"zlib\"; sha256 = \"{}\"; }} ); }};",
+        swu::hex::encode(&Sha256::digest(&gz))
+    );
+    let mut w = Writer::new(Vec::new());
+    let h = Header::regular_file(Format::Crc, 0);
+    w.write_bytes(&h, "sw-description", desc.as_bytes())
+        .unwrap();
+    w.write_bytes(&h, "img.gz", &gz).unwrap();
+    fs::write(path, w.finish(Format::Crc, None, None).unwrap()).unwrap();
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "in.swu")
+        .collect()
+}
+
+#[test]
+fn interrupted_recompression_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.swu");
+    big_swu(&input);
+    let out = dir.path().join("out.swu");
+
+    // How long a full run takes, to spread the kills over it.
+    let start = Instant::now();
+    let ok = Command::new(env!("CARGO_BIN_EXE_diffgen"))
+        .args(["recompress".as_ref(), input.as_os_str(), out.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let full = start.elapsed();
+    fs::remove_file(&out).unwrap();
+
+    let mut interrupted = 0;
+    for (i, (signal, code)) in [("TERM", 143), ("INT", 130)]
+        .iter()
+        .cycle()
+        .take(8)
+        .enumerate()
+    {
+        let delay = full.mul_f64(0.05 + 0.11 * i as f64);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_diffgen"))
+            .args(["recompress".as_ref(), input.as_os_str(), out.as_os_str()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        if status.success() {
+            // Finished before the signal arrived: a complete, valid output.
+            assert!(out.exists());
+            fs::remove_file(&out).unwrap();
+        } else {
+            assert_eq!(
+                status.code(),
+                Some(*code),
+                "SIG{signal} after {delay:?}: {stderr}"
+            );
+            assert!(stderr.contains("interrupted by SIG"), "{stderr}");
+            assert!(!out.exists(), "partial output after SIG{signal}");
+            interrupted += 1;
+        }
+        assert_eq!(
+            leftovers(dir.path()),
+            Vec::<String>::new(),
+            "after SIG{signal} at {delay:?}"
+        );
+    }
+    assert!(interrupted >= 4, "only {interrupted} runs were interrupted");
+
+    // The same folder works afterwards.
+    let again = Command::new(env!("CARGO_BIN_EXE_diffgen"))
+        .args(["recompress".as_ref(), input.as_os_str(), out.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+}
