@@ -202,4 +202,47 @@ pack sample-newc-repro newc yes rsa  "$work/sample.swdesc" rootfs.ext4.gz kernel
 pack collections       crc  yes none "$work/collections.swdesc" rootfs.ext4.gz kernel.img.zst update.sh
 pack json              crc  yes none "$work/json.swdesc" rootfs.ext4.gz
 
+# --- a release pair: v1 and v2 of a small root filesystem ------------------------------------
+# v2 changes a text file and a "binary" in place, adds a library, removes a file, and keeps the
+# rest, as a point release does. Content is pseudo-random but deterministic (AES-CTR of zeros).
+prng() { head -c "$1" /dev/zero | openssl enc -aes-128-ctr -nosalt -K "$2" -iv 00000000000000000000000000000000 2>/dev/null; }
+for v in 1 2; do
+  t=$work/pair$v
+  mkdir -p "$t/etc" "$t/usr/bin" "$t/usr/lib" "$t/usr/share/doc"
+  printf 'NAME="diffgen demo"\nVERSION="%s.0"\n' $v > "$t/etc/os-release"
+  seq 1 20000 > "$t/usr/share/doc/numbers.txt"
+  prng 120000 11111111111111111111111111111111 > "$t/usr/bin/app"
+  prng 80000 22222222222222222222222222222222 > "$t/usr/lib/libcore.so"
+  prng 60000 33333333333333333333333333333333 > "$t/usr/lib/libold.so"
+done
+# v2: edits
+seq 1 20000 | sed 's/^77/seventy-seven/' > "$work/pair2/usr/share/doc/numbers.txt"
+printf 'patched' | dd of="$work/pair2/usr/bin/app" bs=1 seek=50000 conv=notrunc 2>/dev/null
+rm "$work/pair2/usr/lib/libold.so"
+prng 70000 44444444444444444444444444444444 > "$work/pair2/usr/lib/libplugin.so"
+for v in 1 2; do
+  mkfs.ext4 -q -F -b 1024 -N 64 -O ^has_journal -U 11111111-2222-3333-4444-55555555555$v \
+    -E hash_seed=66666666-7777-8888-9999-000000000000 -d "$work/pair$v" "$payload/rootfs.ext4" 4096 >/dev/null
+  gzip -9 -n -c "$payload/rootfs.ext4" > "$payload/rootfs.ext4.gz"
+  sha=$(sha "$payload/rootfs.ext4.gz")
+  cat > "$work/pair$v.swdesc" <<EOF
+software =
+{
+	version = "$v.0.0";
+	description = "diffgen demo release $v";
+	hardware-compatibility: [ "1.0" ];
+	images: (
+		{
+			filename = "rootfs.ext4.gz";
+			type = "raw";
+			device = "/dev/mmcblk0p2";
+			compressed = "zlib";
+			sha256 = "$sha";
+		}
+	);
+};
+EOF
+  pack "release-v$v" crc yes cms "$work/pair$v.swdesc" rootfs.ext4.gz
+done
+
 ls -l "$out"

@@ -58,6 +58,24 @@ pub enum Command {
     #[command(after_help = RECOMPRESS_EXAMPLES)]
     Recompress(RecompressArgs),
 
+    /// Create a delta that rebuilds the target SWU from the source SWU.
+    ///
+    /// Optionally recompresses the target first (--recompressed, --sign), then plans the
+    /// delta, writes it in ADU's diff format, applies it to the source to verify that it
+    /// rebuilds the target exactly, and only then moves it into place. The zstd profile needs
+    /// diffgen's applier on the device; the gzip profile uses only what ADU's stock applier
+    /// accepts. "auto" picks zstd if the target holds zstd payloads, gzip otherwise.
+    #[command(after_help = CREATE_EXAMPLES)]
+    Create(CreateArgs),
+
+    /// Rebuild a target SWU from its source SWU and a delta (the device side).
+    ///
+    /// Reads ADU diff files (standard v2) and diffgen's extension. The result is checked
+    /// against the delta's target SHA-256 before it is moved into place; on any error there
+    /// is no output. Memory stays bounded (items that must be read out of order go to temp
+    /// files in --temp-dir).
+    Apply(ApplyArgs),
+
     /// Write the Azure Device Update import manifest (v5) for a target and its deltas.
     ///
     /// The recompressed target SWU becomes the update's file; each delta becomes a related
@@ -74,6 +92,12 @@ pub enum Command {
     /// Use it to pre-seed devices whose current release was not installed through ADU.
     CachePath(CachePathArgs),
 }
+
+const CREATE_EXAMPLES: &str = "\
+Examples:
+  diffgen create --source v1.swu --target v2-recompressed.swu -o v1-to-v2.diff
+  diffgen create --source v1.swu --target v2.swu --recompressed v2-rec.swu --sign ./sign.sh -o d.diff
+  diffgen create --source v1.swu --target v2-adu.swu --profile gzip -o d.diff --json";
 
 const MANIFEST_EXAMPLES: &str = "\
 Examples:
@@ -124,6 +148,73 @@ pub struct RecompressArgs {
     /// Seconds the signing command may take before it is killed.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub sign_timeout: u64,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileArg {
+    /// zstd if the target holds zstd payloads, gzip otherwise
+    Auto,
+    /// diffgen's applier (may re-create zstd payloads)
+    Zstd,
+    /// ADU's stock applier (never uses the zstd_compression extension)
+    Gzip,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The source SWU, exactly as devices hold it.
+    #[arg(long, value_name = "FILE")]
+    pub source: PathBuf,
+    /// The target SWU (recompressed already, or see --recompressed).
+    #[arg(long, value_name = "FILE")]
+    pub target: PathBuf,
+    /// Where to write the delta (written atomically, after verification).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Recompress the target into this file first and build the delta against it.
+    #[arg(long, value_name = "FILE")]
+    pub recompressed: Option<PathBuf>,
+    /// Signing command for the recompressed target (see `diffgen recompress --help`).
+    #[arg(long, value_name = "COMMAND", requires = "recompressed")]
+    pub sign: Option<String>,
+    /// Recompression profile when --recompressed is given.
+    #[arg(long, value_enum, default_value = "zstd", requires = "recompressed")]
+    pub compression: CompressionArg,
+    /// Which applier the delta is for.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub profile: ProfileArg,
+    /// Working folder (decompressed contents are cached here by hash; safe to reuse).
+    #[arg(long, value_name = "DIR")]
+    pub work: Option<PathBuf>,
+    /// Folder for the log, report.json and diff.json.
+    #[arg(long, value_name = "DIR")]
+    pub logs: Option<PathBuf>,
+    /// Skip applying the delta before publishing it (not recommended).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The source SWU the delta was made from.
+    pub source: PathBuf,
+    /// The delta.
+    pub delta: PathBuf,
+    /// Where to write the rebuilt target SWU.
+    pub target: PathBuf,
+    /// Folder for temp files (default: the system's temp folder).
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
+    /// A file or block device that may hold an item of the delta (e.g. the running rootfs
+    /// partition instead of decompressing the source image); used only if its hash matches.
+    #[arg(long = "known-item", value_name = "FILE")]
+    pub known_items: Vec<PathBuf>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,

@@ -69,33 +69,30 @@ pub fn run(args: &[OsString]) -> Result<ExitCode, Failure> {
     }
     let invocation = parse(operands)?;
     // The 6/7-argument form recompresses (and re-signs) the target first, as DiffGenTool
-    // 1.0/2.0 did; the log folder gets the summary.
-    if let Some(recompressed) = &invocation.recompressed_target {
-        let options = recompress::Options {
-            signing_command: invocation.signing_command.clone(),
-            ..recompress::Options::default()
-        };
-        let report = crate::recompress::execute(&invocation.target, recompressed, &options)?;
-        let summary = crate::recompress::text(&report);
-        print!("{summary}");
-        let log = invocation.log_folder.join("recompression.log");
-        std::fs::write(&log, summary)
-            .map_err(|e| Failure::new(format!("cannot write the log: {e} ({})", log.display())))?;
-    }
-    // Planning, writing and verifying the delta are not part of this build yet; say so
-    // instead of pretending.
-    Err(Failure::new(format!(
-        "delta generation is not available in this version of diffgen yet; arguments are valid (source {}, target {}, output {}, logs {}, working folder {}){}",
-        invocation.source.display(),
-        invocation.target.display(),
-        invocation.output.display(),
-        invocation.log_folder.display(),
-        invocation.working_folder.display(),
-        match &invocation.recompressed_target {
-            Some(r) => format!("; the recompressed target was written to {}", r.display()),
-            None => String::new(),
-        }
-    )))
+    // 1.0/2.0 did; the zstd profile is diffgen's default.
+    let job = crate::create::Job {
+        source: invocation.source.clone(),
+        target: invocation.target.clone(),
+        output: invocation.output.clone(),
+        recompress: invocation.recompressed_target.clone().map(|path| {
+            (
+                path,
+                recompress::Options {
+                    signing_command: invocation.signing_command.clone(),
+                    ..recompress::Options::default()
+                },
+            )
+        }),
+        profile: crate::cli::ProfileArg::Auto,
+        work: Some(invocation.working_folder.clone()),
+        logs: Some(invocation.log_folder.clone()),
+        verify: true,
+    };
+    println!("Starting main task.");
+    let summary = crate::create::execute(&job)?;
+    print!("{}", crate::create::text(&summary));
+    println!("Finished main task.");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Validates the operands and prepares the folders, as DiffGenTool does before its stages run.

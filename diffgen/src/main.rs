@@ -3,7 +3,9 @@
 //! command line, runs one command, and turns every failure into one `Error: ...` line on stderr
 //! with exit code 1.
 
+mod apply_cmd;
 mod cli;
+mod create;
 mod failure;
 mod inspect;
 mod legacy;
@@ -51,6 +53,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Create(args) => create::run(&args),
+        Command::Apply(args) => apply_cmd::run(&args),
         Command::Recompress(args) => recompress::run(&args),
         Command::Manifest(args) => manifest_cmd::run(&args),
         Command::CachePath(args) => manifest_cmd::cache_path(&args),

@@ -77,12 +77,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         _ => PathBuf::from("."),
     };
     let err = |e: std::io::Error| Failure::new(format!("cannot write: {e} ({})", path.display()));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".diffgen-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(err)?;
-    let _registered = cleanup::register(tmp.path());
+    let (mut tmp, _registered) = cleanup::temp_file(&dir, ".diffgen-", ".tmp").map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;

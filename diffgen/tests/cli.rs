@@ -564,27 +564,40 @@ fn legacy_unwritable_folder_is_reported() {
 }
 
 #[test]
-fn legacy_forms_accept_valid_arguments_and_say_what_is_missing() {
+fn legacy_forms_create_a_verified_delta_with_logs() {
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
-    let s = sample();
-    // 5 arguments: validated, folders created, then the missing stage is named.
-    let line = assert_error(&run_str(&[
-        &s,
-        &s,
-        &d("out/x.diff"),
-        &d("logs"),
-        &d("work"),
-    ]));
-    assert!(line.contains("not available in this version"), "{line}");
-    assert!(dir.path().join("logs").is_dir() && dir.path().join("work").is_dir());
-    assert!(dir.path().join("out").is_dir(), "output folder created");
-    assert!(!dir.path().join("out/x.diff").exists(), "no output written");
-    // 4 arguments: logs in <working>/logs/<n>, a new n each run.
+    let v1 = testdata("swu/release-v1.swu").to_str().unwrap().to_string();
+    let v2 = testdata("swu/release-v2.swu").to_str().unwrap().to_string();
+    // 5 arguments.
+    let o = run_str(&[&v1, &v2, &d("out/x.diff"), &d("logs"), &d("work")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Finished main task."), "{}", stdout(&o));
+    assert!(stdout(&o).contains("verified by applying it: yes"));
+    for log in ["diffgen.log", "report.json", "diff.json"] {
+        assert!(dir.path().join("logs").join(log).is_file(), "{log}");
+    }
+    let report: Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("logs/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["verified"], true);
+    assert_eq!(
+        report["delta_size"],
+        fs::metadata(dir.path().join("out/x.diff")).unwrap().len()
+    );
+    // The delta applies through the CLI and rebuilds v2.
+    let rebuilt = d("rebuilt.swu");
+    let o = run_str(&["apply", &v1, &d("out/x.diff"), &rebuilt]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(fs::read(&rebuilt).unwrap(), fs::read(&v2).unwrap());
+    // 4 arguments: logs in <working>/logs/<n>, a new n each run; the working folder is reused.
     for n in 0..2 {
-        let line = assert_error(&run_str(&[&s, &s, &d("o.diff"), &d("w4")]));
-        assert!(line.contains(&format!("w4/logs/{n}")), "{line}");
-        assert!(dir.path().join(format!("w4/logs/{n}")).is_dir());
+        let o = run_str(&[&v1, &v2, &d("o.diff"), &d("w4")]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(dir
+            .path()
+            .join(format!("w4/logs/{n}/diffgen.log"))
+            .is_file());
     }
 }
 
@@ -592,40 +605,20 @@ fn legacy_forms_accept_valid_arguments_and_say_what_is_missing() {
 fn legacy_six_and_seven_arguments_recompress_the_target_first() {
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
-    let signed = sample();
-    let unsigned = testdata("swu/sample-crc.swu").to_str().unwrap().to_string();
+    let v1 = testdata("swu/release-v1.swu").to_str().unwrap().to_string();
+    let v2 = testdata("swu/release-v2.swu").to_str().unwrap().to_string();
     // 6 arguments on a signed target: no signing command, so the stale signature is refused.
     let line = assert_error(&run_str(&[
-        &signed,
-        &signed,
+        &v1,
+        &v2,
         &d("o.diff"),
         &d("l"),
         &d("w"),
         &d("re.swu"),
     ]));
     assert!(line.contains("no signing command"), "{line}");
-    assert!(!dir.path().join("re.swu").exists());
-    // 6 arguments, unsigned target: recompressed, summary logged.
-    let o = run_str(&[
-        &unsigned,
-        &unsigned,
-        &d("o.diff"),
-        &d("l"),
-        &d("w"),
-        &d("re.swu"),
-    ]);
-    let line = assert_error(&o);
-    assert!(line.contains("recompressed target was written"), "{line}");
-    assert!(
-        stdout(&o).contains("rootfs.ext4.gz (zlib"),
-        "{}",
-        stdout(&o)
-    );
-    let log = fs::read_to_string(dir.path().join("l/recompression.log")).unwrap();
-    assert!(log.contains("rootfs.ext4.zst"), "{log}");
-    let (_, v) = inspect_json(&dir.path().join("re.swu"));
-    assert_eq!(v["ok"], true);
-    // 7 arguments: signed with the command (relative to the caller's directory).
+    assert!(!dir.path().join("re.swu").exists() && !dir.path().join("o.diff").exists());
+    // 7 arguments: recompressed, signed, delta built against the recompressed target.
     let sign = format!(
         "SIGN_CERT={} SIGN_KEY={} {}",
         testdata("keys/signer.crt").display(),
@@ -633,18 +626,79 @@ fn legacy_six_and_seven_arguments_recompress_the_target_first() {
         testdata("../scripts/sign-cms.sh").display()
     );
     let o = run_str(&[
-        &signed,
-        &signed,
+        &v1,
+        &v2,
         &d("o.diff"),
         &d("l"),
         &d("w"),
-        &d("re7.swu"),
+        &d("re.swu"),
         &sign,
     ]);
-    assert_error(&o);
-    let (_, v) = inspect_json(&dir.path().join("re7.swu"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let log = fs::read_to_string(dir.path().join("l/recompression.log")).unwrap();
+    assert!(log.contains("rootfs.ext4.zst"), "{log}");
+    let (_, v) = inspect_json(&dir.path().join("re.swu"));
     assert_eq!(v["signed"], true);
     assert_eq!(v["ok"], true);
+    let rebuilt = d("rebuilt.swu");
+    let o = run_str(&["apply", &v1, &d("o.diff"), &rebuilt]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        fs::read(&rebuilt).unwrap(),
+        fs::read(dir.path().join("re.swu")).unwrap()
+    );
+    // Applying to the wrong source: one clear error, no output.
+    let wrong = d("wrong.swu");
+    let line = assert_error(&run_str(&["apply", &v2, &d("o.diff"), &wrong]));
+    assert!(line.contains("the delta was made for source"), "{line}");
+    assert!(!dir.path().join("wrong.swu").exists());
+}
+
+#[test]
+fn create_command_json_and_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let v1 = testdata("swu/release-v1.swu").to_str().unwrap().to_string();
+    let v2 = testdata("swu/release-v2.swu").to_str().unwrap().to_string();
+    for (profile, expected) in [
+        ("gzip", "gzip (ADU stock applier)"),
+        ("zstd", "zstd (diffgen applier)"),
+    ] {
+        let o = run_str(&[
+            "create",
+            "--source",
+            &v1,
+            "--target",
+            &v2,
+            "-o",
+            &d("c.diff"),
+            "--profile",
+            profile,
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["profile"], expected);
+        assert_eq!(v["verified"], true);
+        assert!(v["delta_size"].as_u64().unwrap() < v["target_size"].as_u64().unwrap());
+    }
+    let line = assert_error(&run_str(&[
+        "create",
+        "--source",
+        "/nonexistent",
+        "--target",
+        &v2,
+        "-o",
+        &d("x.diff"),
+    ]));
+    assert!(line.contains("/nonexistent"), "{line}");
+    // No temp working folders left next to the output.
+    let left: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

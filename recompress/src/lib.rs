@@ -397,14 +397,9 @@ fn write_archive(
     output: &Path,
     out_dir: &Path,
 ) -> Result<(u64, [u8; 32]), Error> {
-    let temp = tempfile::Builder::new()
-        .prefix(".diffgen-recompress-")
-        .suffix(".tmp")
-        .tempfile_in(out_dir)
-        .map_err(io_err(
-            "cannot create a temp file in the output folder",
-            out_dir,
-        ))?;
+    let (temp, _registered) = cleanup::temp_file(out_dir, ".diffgen-recompress-", ".tmp").map_err(
+        io_err("cannot create a temp file in the output folder", out_dir),
+    )?;
     let hashing = payload::HashingWriter::new(BufWriter::with_capacity(1 << 20, temp.as_file()));
     let mut w = Writer::new(hashing);
     for m in members {

@@ -142,11 +142,8 @@ fn attempt(
     size: Option<u64>,
     temp_dir: &Path,
 ) -> Result<Pass, Attempt> {
-    let file = tempfile::Builder::new()
-        .prefix(".diffgen-payload-")
-        .tempfile_in(temp_dir)
-        .map_err(Attempt::Output)?;
-    let registered = cleanup::register(file.path());
+    let (file, registered) =
+        cleanup::temp_file(temp_dir, ".diffgen-payload-", ".tmp").map_err(Attempt::Output)?;
     let decoded = decoder(archive, entry, from).map_err(Attempt::Decode)?;
     let mut content = HashingReader::new(decoded);
     let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file.as_file()));

@@ -38,11 +38,8 @@ fn shell_quote(s: &str) -> String {
 /// Signs `content` (written as `sw-description` in a private folder) and returns the bytes of
 /// the signature the command produced.
 pub fn sign_bytes(command: &str, content: &[u8], timeout: Duration) -> Result<Vec<u8>, SignError> {
-    let dir = tempfile::Builder::new()
-        .prefix("diffgen-sign-")
-        .tempdir()
+    let dir = cleanup::TempDir::new_in(&std::env::temp_dir(), "diffgen-sign-")
         .map_err(SignError::Spawn)?;
-    let _registered = cleanup::register(dir.path());
     let path = dir.path().join("sw-description");
     fs::write(&path, content).map_err(SignError::Spawn)?;
     run_signing_command(command, &path, timeout)?;

@@ -112,6 +112,7 @@ pub struct BspatchReader<P: ReadAt, O: ReadAt> {
     idle_triples: u64,
     scratch: Vec<u8>,
     failed: bool,
+    finished: bool,
 }
 
 impl<P: ReadAt, O: ReadAt> BspatchReader<P, O> {
@@ -151,6 +152,7 @@ impl<P: ReadAt, O: ReadAt> BspatchReader<P, O> {
             idle_triples: 0,
             scratch: Vec::new(),
             failed: false,
+            finished: false,
         })
     }
 
@@ -251,10 +253,48 @@ impl<P: ReadAt, O: ReadAt> BspatchReader<P, O> {
         Ok(())
     }
 
+    /// Once the output is complete, each block must end exactly there, with a valid bzip2
+    /// end-of-stream: a truncated block, or one with data left over, means a corrupt patch.
+    fn check_blocks_end(&mut self) -> Result<(), BsdiffError> {
+        let new_pos = self.new_pos;
+        for (block, reader) in [
+            ("control", &mut self.control),
+            ("diff", &mut self.diff),
+            ("extra", &mut self.extra),
+        ] {
+            let mut probe = [0u8; 1];
+            match reader.read(&mut probe) {
+                Ok(0) => {}
+                Ok(_) => {
+                    return Err(BsdiffError::Block {
+                        block,
+                        new_pos,
+                        source: io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "data left over after the output is complete",
+                        ),
+                    })
+                }
+                Err(source) => {
+                    return Err(BsdiffError::Block {
+                        block,
+                        new_pos,
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn read_step(&mut self, buf: &mut [u8]) -> Result<usize, BsdiffError> {
         loop {
             let Some(mut triple) = self.triple else {
                 if self.new_pos == self.new_size {
+                    if !self.finished {
+                        self.check_blocks_end()?;
+                        self.finished = true;
+                    }
                     return Ok(0);
                 }
                 self.triple = Some(self.next_triple()?);

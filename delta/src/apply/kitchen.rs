@@ -1,0 +1,510 @@
+//! Executing a plan: turning each needed item into a random-access source or a stream.
+//!
+//! Pantry entries, zeros, slices and chains of random-access items are random-access and read in
+//! place. Decompressions, compressions and patches are streams. Where a stream has to be read
+//! out of order (a slice of it, the old file of a patch, a patch itself, a zstd basis), it is
+//! spilled once to a temp file, hashed on the way and checked against its item, and from then on
+//! read in place. Memory-hungry decoders reserve their share of the budget first.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+
+use codec::bsdiff::BspatchReader;
+use codec::zlib::DeflateParams;
+use codec::zstd::{WINDOW_LOG_MAX_PLAIN, WINDOW_LOG_MAX_WITH_BASIS};
+
+use super::budget::Budget;
+use super::plan::{Plan, Step};
+use super::streams::{DeflateReader, ExactLen, PrefixDecoder};
+use super::temp::TempFiles;
+use super::ApplyError;
+use crate::io::{ChainAt, FileAt, RangeAt, SeqReader, SharedAt, ZerosAt, IO_CHUNK};
+use crate::item::{Item, ItemHasher};
+use crate::recipe::{Recipe, RecipeType};
+use crate::zstd_frame;
+
+/// Memory reserved for a bspatch: three bzip2 decoders with 900k blocks (~3.7 MB each in
+/// libbzip2's fast mode) and buffers.
+pub const BSPATCH_MEMORY: u64 = 12 << 20;
+/// Memory reserved for a zstd decoder besides its window and basis (context, input buffer,
+/// two blocks of slack).
+const ZSTD_DECODER_OVERHEAD: u64 = 512 << 10;
+
+/// Counters for the report.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Recipes started, by type id.
+    pub recipes_run: [u64; 8],
+    /// Bytes written to spill files.
+    pub spilled_bytes: u64,
+    /// Items spilled.
+    pub spilled_items: u64,
+}
+
+pub struct Kitchen<'a> {
+    plan: &'a Plan<'a>,
+    pantry: &'a [SharedAt],
+    random_capable: HashMap<Item, bool>,
+    random_cache: RefCell<HashMap<Item, SharedAt>>,
+    temp: &'a TempFiles,
+    budget: Rc<Budget>,
+    stats: RefCell<Stats>,
+}
+
+/// Carries an [`ApplyError`] through `io::Read` and back.
+pub fn to_io(e: ApplyError) -> io::Error {
+    io::Error::other(e)
+}
+
+/// Recovers an [`ApplyError`] carried through `io::Error`, or wraps the I/O error with what
+/// was being made.
+pub fn from_io(e: io::Error, making: Item, recipe: Option<RecipeType>) -> ApplyError {
+    match e.downcast::<ApplyError>() {
+        Ok(inner) => inner,
+        Err(e) => ApplyError::Produce {
+            item: making,
+            recipe,
+            source: e,
+        },
+    }
+}
+
+/// Turns errors of `inner` into [`ApplyError::Produce`] for the item it makes, unless they
+/// already are apply errors (the innermost failing recipe is the one reported).
+struct Labelled<R> {
+    inner: R,
+    item: Item,
+    recipe: RecipeType,
+}
+
+impl<R: Read> Read for Labelled<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner
+            .read(buf)
+            .map_err(|e| to_io(from_io(e, self.item, Some(self.recipe))))
+    }
+}
+
+/// Reads the parts of a chain one after the other, opening each when it is reached.
+struct ChainReader<'k, 'a> {
+    kitchen: &'k Kitchen<'a>,
+    parts: &'a [Item],
+    next: usize,
+    current: Option<Box<dyn Read + 'k>>,
+}
+
+impl Read for ChainReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(r) = self.current.as_mut() {
+                let n = r.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                self.current = None;
+            }
+            let Some(part) = self.parts.get(self.next) else {
+                return Ok(0);
+            };
+            self.next += 1;
+            let stream = self.kitchen.stream(part).map_err(to_io)?;
+            self.current = Some(Box::new(ExactLen::new(stream, part.length())));
+        }
+    }
+}
+
+impl<'a> Kitchen<'a> {
+    pub fn new(
+        plan: &'a Plan<'a>,
+        pantry: &'a [SharedAt],
+        temp: &'a TempFiles,
+        budget: Rc<Budget>,
+    ) -> Kitchen<'a> {
+        // Ingredients come before results in `order`, so one pass decides every item.
+        let mut random_capable = HashMap::new();
+        for item in &plan.order {
+            let capable = match plan.steps.get(item) {
+                Some(Step::Pantry(_)) => true,
+                Some(Step::Recipe(Recipe::AllZeros)) | Some(Step::Recipe(Recipe::Slice { .. })) => {
+                    true
+                }
+                Some(Step::Recipe(Recipe::Chain(parts))) => parts
+                    .iter()
+                    .all(|p| random_capable.get(p).copied().unwrap_or(false)),
+                _ => false,
+            };
+            random_capable.insert(*item, capable);
+        }
+        Kitchen {
+            plan,
+            pantry,
+            random_capable,
+            random_cache: RefCell::new(HashMap::new()),
+            temp,
+            budget,
+            stats: RefCell::new(Stats::default()),
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats.borrow().clone()
+    }
+
+    fn step(&self, item: &Item) -> Result<Step<'a>, ApplyError> {
+        self.plan
+            .steps
+            .get(item)
+            .copied()
+            .ok_or_else(|| ApplyError::Internal(format!("no plan step for {item}")))
+    }
+
+    fn count(&self, recipe: &Recipe) {
+        let id = recipe.recipe_type().id() as usize;
+        if let Some(c) = self.stats.borrow_mut().recipes_run.get_mut(id) {
+            *c += 1;
+        }
+    }
+
+    /// `item` as a random-access source (spilling it first if it is a stream).
+    pub fn random(&self, item: &Item) -> Result<SharedAt, ApplyError> {
+        if let Some(r) = self.random_cache.borrow().get(item) {
+            return Ok(Rc::clone(r));
+        }
+        let source: SharedAt = if !self.random_capable.get(item).copied().unwrap_or(false) {
+            self.spill(item)?
+        } else {
+            match self.step(item)? {
+                Step::Pantry(n) => self
+                    .pantry
+                    .get(n)
+                    .cloned()
+                    .ok_or_else(|| ApplyError::Internal(format!("pantry entry {n} missing")))?,
+                Step::Recipe(recipe) => {
+                    self.count(recipe);
+                    match recipe {
+                        Recipe::AllZeros => Rc::new(ZerosAt { len: item.length() }),
+                        Recipe::Slice { offset, whole } => {
+                            let whole = self.random(whole)?;
+                            Rc::new(RangeAt::new(whole, *offset, item.length()).map_err(|e| {
+                                ApplyError::Produce {
+                                    item: *item,
+                                    recipe: Some(RecipeType::Slice),
+                                    source: e,
+                                }
+                            })?)
+                        }
+                        Recipe::Chain(parts) => {
+                            let parts = parts
+                                .iter()
+                                .map(|p| self.random(p))
+                                .collect::<Result<Vec<_>, _>>()?;
+                            Rc::new(ChainAt::new(parts))
+                        }
+                        other => {
+                            return Err(ApplyError::Internal(format!(
+                                "{} was taken for random access",
+                                other.recipe_type()
+                            )))
+                        }
+                    }
+                }
+            }
+        };
+        self.random_cache
+            .borrow_mut()
+            .insert(*item, Rc::clone(&source));
+        Ok(source)
+    }
+
+    /// `item` as a stream of exactly its length (checked by the consumer with `ExactLen`).
+    pub fn stream<'k>(&'k self, item: &Item) -> Result<Box<dyn Read + 'k>, ApplyError> {
+        let random_ready = self.random_cache.borrow().contains_key(item);
+        if random_ready || self.random_capable.get(item).copied().unwrap_or(false) {
+            return Ok(Box::new(SeqReader::new(self.random(item)?)));
+        }
+        let Step::Recipe(recipe) = self.step(item)? else {
+            return Err(ApplyError::Internal(format!(
+                "pantry item {item} is not random-access"
+            )));
+        };
+        let len = item.length();
+        let label = |inner: Box<dyn Read + 'k>| -> Box<dyn Read + 'k> {
+            Box::new(Labelled {
+                inner,
+                item: *item,
+                recipe: recipe.recipe_type(),
+            })
+        };
+        let reader: Box<dyn Read + 'k> = match recipe {
+            Recipe::Chain(parts) => {
+                self.count(recipe);
+                Box::new(ChainReader {
+                    kitchen: self,
+                    parts,
+                    next: 0,
+                    current: None,
+                })
+            }
+            Recipe::BspatchDecompression { patch, old } => {
+                let patch_at = self.random(patch)?;
+                let old_at = self.random(old)?;
+                let memory = self
+                    .budget
+                    .reserve(BSPATCH_MEMORY, &format!("bspatch making {item}"))?;
+                self.count(recipe);
+                let reader = BspatchReader::new(patch_at, old_at, Some(len)).map_err(|e| {
+                    ApplyError::Produce {
+                        item: *item,
+                        recipe: Some(RecipeType::BspatchDecompression),
+                        source: e.into(),
+                    }
+                })?;
+                label(Box::new(WithReservation {
+                    inner: ExactLen::new(reader, len),
+                    _memory: memory,
+                }))
+            }
+            Recipe::ZlibDecompression {
+                container,
+                compressed,
+            } => {
+                let input = ExactLen::new(self.stream(compressed)?, compressed.length());
+                self.count(recipe);
+                label(Box::new(ExactLen::new(
+                    codec::zlib::inflater(*container, input, false),
+                    len,
+                )))
+            }
+            Recipe::ZlibCompression {
+                container,
+                level,
+                uncompressed,
+            } => {
+                let input = ExactLen::new(self.stream(uncompressed)?, uncompressed.length());
+                let params = DeflateParams {
+                    container: *container,
+                    level: *level,
+                };
+                let deflate =
+                    DeflateReader::new(params, input).map_err(|e| ApplyError::Produce {
+                        item: *item,
+                        recipe: Some(RecipeType::ZlibCompression),
+                        source: e,
+                    })?;
+                self.count(recipe);
+                label(Box::new(ExactLen::new(deflate, len)))
+            }
+            Recipe::ZstdDecompression { compressed, basis } => {
+                label(self.zstd_decompression(item, recipe, compressed, basis.as_ref())?)
+            }
+            Recipe::ZstdCompression { .. } => {
+                // codec compresses zstd into a writer only; the frame goes to a spill file.
+                return Ok(Box::new(SeqReader::new(self.random(item)?)));
+            }
+            Recipe::AllZeros | Recipe::Slice { .. } => {
+                return Err(ApplyError::Internal(format!(
+                    "{} of {item} is random-access but was not treated so",
+                    recipe.recipe_type()
+                )))
+            }
+        };
+        Ok(reader)
+    }
+
+    fn zstd_decompression<'k>(
+        &'k self,
+        item: &Item,
+        recipe: &Recipe,
+        compressed: &Item,
+        basis: Option<&Item>,
+    ) -> Result<Box<dyn Read + 'k>, ApplyError> {
+        let mut input = ExactLen::new(self.stream(compressed)?, compressed.length());
+        // Read the frame header first: the window decides the decoder's memory.
+        let mut head = vec![0u8; zstd_frame::MAX_HEADER_LEN.min(compressed.length() as usize)];
+        input
+            .read_exact(&mut head)
+            .map_err(|e| from_io(e, *compressed, None))?;
+        let frame = zstd_frame::parse(&head).map_err(|e| ApplyError::Produce {
+            item: *item,
+            recipe: Some(RecipeType::ZstdDecompression),
+            source: io::Error::new(io::ErrorKind::InvalidData, e),
+        })?;
+        let window_log_max = if basis.is_some() {
+            WINDOW_LOG_MAX_WITH_BASIS
+        } else {
+            WINDOW_LOG_MAX_PLAIN
+        };
+        // zstd's streaming decoder buffers min(window, content) bytes plus a block or two.
+        let window = frame
+            .content_size
+            .map_or(frame.window_size, |c| c.min(frame.window_size));
+        let basis_len = basis.map_or(0, |b| b.length());
+        let needed = window
+            .saturating_add(basis_len)
+            .saturating_add(ZSTD_DECODER_OVERHEAD);
+        let memory = self.budget.reserve(
+            needed,
+            &format!(
+                "zstd_decompression making {item} (window {window} bytes, basis {basis_len} bytes)"
+            ),
+        )?;
+        let basis_bytes = match basis {
+            None => None,
+            Some(b) => {
+                let source = self.random(b)?;
+                let mut bytes = vec![0u8; b.length() as usize];
+                source
+                    .read_exact_at(0, &mut bytes)
+                    .map_err(|e| from_io(e, *b, None))?;
+                Some(bytes)
+            }
+        };
+        self.count(recipe);
+        let input = io::Cursor::new(head).chain(input);
+        let decoder =
+            PrefixDecoder::new(input, basis_bytes, window_log_max, memory).map_err(|e| {
+                ApplyError::Produce {
+                    item: *item,
+                    recipe: Some(RecipeType::ZstdDecompression),
+                    source: e,
+                }
+            })?;
+        Ok(Box::new(ExactLen::new(decoder, item.length())))
+    }
+
+    /// Writes `item` to a spill file, checks its hash, and returns it as a random-access source.
+    fn spill(&self, item: &Item) -> Result<SharedAt, ApplyError> {
+        let spill = self.temp.spill().map_err(|source| ApplyError::TempFile {
+            dir: self.temp.dir().display().to_string(),
+            source,
+        })?;
+        let mut hasher = ItemHasher::new();
+        let mut file = &spill.file;
+        let step = self.step(item)?;
+        let write_err = |source| ApplyError::TempFile {
+            dir: self.temp.dir().display().to_string(),
+            source,
+        };
+        match step {
+            Step::Recipe(
+                recipe @ Recipe::ZstdCompression {
+                    params,
+                    uncompressed,
+                },
+            ) => {
+                let memory = self.budget.reserve(
+                    zstd_compression_memory(params.level, uncompressed.length()),
+                    &format!("zstd_compression level {} making {item}", params.level),
+                )?;
+                let mut input = ExactLen::new(self.stream(uncompressed)?, uncompressed.length());
+                self.count(recipe);
+                let mut sink = HashingWriter {
+                    inner: &mut file,
+                    hasher: &mut hasher,
+                    limit: item.length(),
+                };
+                codec::zstd::compress_stream(*params, uncompressed.length(), &mut input, &mut sink)
+                    .map_err(|e| from_io(e, *item, Some(RecipeType::ZstdCompression)))?;
+                drop(memory);
+            }
+            _ => {
+                let mut input = ExactLen::new(self.stream(item)?, item.length());
+                let mut buf = vec![0u8; IO_CHUNK];
+                loop {
+                    let n = match input.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(from_io(e, *item, None)),
+                    };
+                    hasher.update(&buf[..n]);
+                    file.write_all(&buf[..n]).map_err(write_err)?;
+                }
+            }
+        }
+        let actual = hasher.finish();
+        {
+            let mut stats = self.stats.borrow_mut();
+            stats.spilled_bytes += actual.length();
+            stats.spilled_items += 1;
+        }
+        if actual != *item {
+            return Err(ApplyError::ItemMismatch {
+                expected: *item,
+                actual,
+            });
+        }
+        let file = spill.file.try_clone().map_err(write_err)?;
+        let at = FileAt::from_file(file).map_err(write_err)?;
+        // Keep the SpillFile alive as long as the source (it removes the file on non-Unix).
+        Ok(Rc::new(SpillSource { at, _spill: spill }))
+    }
+}
+
+/// A spilled item: the file read in place, and its owner.
+struct SpillSource {
+    at: FileAt,
+    _spill: super::temp::SpillFile,
+}
+
+impl codec::bsdiff::ReadAt for SpillSource {
+    fn size(&self) -> u64 {
+        self.at.size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.at.read_at(offset, buf)
+    }
+}
+
+/// A reader that holds a memory reservation for as long as it lives.
+struct WithReservation<R> {
+    inner: R,
+    _memory: super::budget::Reservation,
+}
+
+impl<R: Read> Read for WithReservation<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+/// Writes through, hashing what is kept; bytes beyond `limit` are dropped (like ADU's applier,
+/// which serves only `result.length` bytes of a compressor's output).
+struct HashingWriter<'w, W: Write> {
+    inner: &'w mut W,
+    hasher: &'w mut ItemHasher,
+    limit: u64,
+}
+
+impl<W: Write> Write for HashingWriter<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = self.limit.saturating_sub(self.hasher.length());
+        let keep = data.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        self.inner.write_all(&data[..keep])?;
+        self.hasher.update(&data[..keep]);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Conservative estimate of zstd's compression memory at `level` for `content` bytes: the
+/// window, hash and chain tables of zstd's default parameters for large inputs, shrunk for small
+/// inputs as zstd shrinks them.
+pub fn zstd_compression_memory(level: i32, content: u64) -> u64 {
+    // (window log, table bytes) for levels 1..=22 on inputs > 256 KiB, rounded up.
+    let (window_log, tables): (u32, u64) = match level {
+        ..=2 => (20, 3 << 20),
+        3..=4 => (21, 6 << 20),
+        5..=9 => (22, 24 << 20),
+        10..=15 => (23, 48 << 20),
+        16..=19 => (23, 96 << 20),
+        _ => (27, 160 << 20),
+    };
+    let window = (1u64 << window_log).min(content.max(1 << 10));
+    let tables = tables.min(content.saturating_mul(16).max(1 << 20));
+    window + tables + (1 << 20)
+}

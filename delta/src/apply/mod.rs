@@ -1,0 +1,392 @@
+//! The device-side applier: rebuilds a delta's target from a source file within a fixed memory
+//! bound, verifies it, and only then puts it in place.
+//!
+//! Sequence: read and check the delta (blob hashes, recipes); hash the source and any known-item
+//! files into the pantry; resolve the target ([`plan`]); stream it through the recipes
+//! ([`kitchen`]) into a temporary file beside the output while hashing; compare length and
+//! SHA-256 with the delta's target item; rename. Any error leaves no output behind.
+
+mod budget;
+mod kitchen;
+mod plan;
+mod streams;
+mod temp;
+
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::archive::Archive;
+use crate::io::{FileAt, RangeAt, ReadAt, SharedAt, IO_CHUNK};
+use crate::item::{Item, ItemHasher};
+use crate::reader::{hash_range, read_path, ReadError, ReadLimits};
+use crate::recipe::{Recipe, RecipeType};
+
+pub use kitchen::{zstd_compression_memory, BSPATCH_MEMORY};
+
+/// Default memory budget for decoder state (see [`ApplyOptions::memory_budget`]). With the
+/// applier's own baseline (a few MiB) and the cookbook, peak RSS stays under 64 MiB.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 40 << 20;
+/// Recipe graphs deeper than this are refused (the executor recurses once per level).
+pub const MAX_PLAN_DEPTH: usize = 256;
+
+/// A file or block device that holds an item the delta may need (e.g. the uncompressed source
+/// image on its partition), used instead of rebuilding it once its hash matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownItem {
+    pub path: PathBuf,
+    /// Only the first `length` bytes are the item (a partition is often larger than its
+    /// image); `None`: the whole file.
+    pub length: Option<u64>,
+}
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Folder for spill files (items that must be read out of order). Default: the system's
+    /// temporary folder.
+    pub temp_dir: Option<PathBuf>,
+    /// Extra pantry files; each is hashed before use, and only if some item has its length.
+    pub known_items: Vec<KnownItem>,
+    /// Bytes the large decoder state may take at once: zstd windows and bases, bzip2 blocks of
+    /// bspatch, zstd compression tables. A delta that needs more is refused with the number.
+    pub memory_budget: u64,
+    /// Limits for reading the delta.
+    pub limits: ReadLimits,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            temp_dir: None,
+            known_items: Vec::new(),
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            limits: ReadLimits::default(),
+        }
+    }
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The target made and verified.
+    pub target: Item,
+    /// The source file as hashed.
+    pub source: Item,
+    /// Recipes started, by type id (a recipe used twice in a stream counts twice).
+    pub recipes_run: [u64; 8],
+    /// Known-item files that matched an item and were used as pantry entries.
+    pub known_items_used: Vec<PathBuf>,
+    /// Items written to spill files, and their bytes (the temp disk space used).
+    pub spilled_items: u64,
+    pub spilled_bytes: u64,
+    /// Largest decoder memory reserved at once.
+    pub peak_reserved_memory: u64,
+    /// Depth of the recipe graph used.
+    pub plan_depth: usize,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "target:  {} (verified)", self.target)?;
+        writeln!(f, "source:  {}", self.source)?;
+        let used: Vec<String> = RecipeType::ALL
+            .iter()
+            .filter_map(|t| {
+                let n = self.recipes_run.get(t.id() as usize).copied().unwrap_or(0);
+                (n > 0).then(|| format!("{} x{n}", t.name()))
+            })
+            .collect();
+        writeln!(f, "recipes: {}", used.join(", "))?;
+        for k in &self.known_items_used {
+            writeln!(f, "known item used: {}", k.display())?;
+        }
+        writeln!(
+            f,
+            "spilled: {} items, {} bytes; peak decoder memory {} bytes; graph depth {}",
+            self.spilled_items, self.spilled_bytes, self.peak_reserved_memory, self.plan_depth
+        )
+    }
+}
+
+/// Why an apply failed. No output file exists after any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("delta: {0}")]
+    Delta(Box<ReadError>),
+    #[error("source {path}: {source}")]
+    Source {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("known item {path}: {reason}")]
+    KnownItem { path: String, reason: String },
+    #[error("the delta's target item is empty; there is nothing to apply")]
+    EmptyTarget,
+    #[error("{0}")]
+    Unresolvable(Box<Unresolved>),
+    #[error("the delta's recipe graph is {depth} levels deep; the limit is {limit}")]
+    TooDeep { depth: usize, limit: usize },
+    #[error("{what} needs {needed} bytes of memory, but only {} of the {limit}-byte budget are free; raise the budget or make the delta with smaller windows/bases", limit - in_use)]
+    MemoryLimit {
+        what: String,
+        needed: u64,
+        in_use: u64,
+        limit: u64,
+    },
+    #[error("making {item}{}: {source}", recipe.map(|r| format!(" with {r}")).unwrap_or_default())]
+    Produce {
+        item: Item,
+        recipe: Option<RecipeType>,
+        #[source]
+        source: io::Error,
+    },
+    #[error("an intermediate item came out wrong: expected {expected}, made {actual}")]
+    ItemMismatch { expected: Item, actual: Item },
+    #[error(
+        "the rebuilt target is {actual}, but the delta's target is {expected}; nothing was written"
+    )]
+    TargetMismatch { expected: Item, actual: Item },
+    #[error("temporary file in {dir}: {source}")]
+    TempFile {
+        dir: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("output {path}: {source}")]
+    Output {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<ReadError> for ApplyError {
+    fn from(e: ReadError) -> Self {
+        ApplyError::Delta(Box::new(e))
+    }
+}
+
+/// Details of [`ApplyError::Unresolvable`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the delta cannot make its target {target}: nothing makes {}{}", list(.missing), source_hint(.delta_source, .given_source, .missing))]
+pub struct Unresolved {
+    pub target: Item,
+    /// Items the target needs that no pantry entry or recipe makes (up to 8).
+    pub missing: Vec<Item>,
+    /// The source item the delta declares.
+    pub delta_source: Item,
+    /// The source file given, as hashed.
+    pub given_source: Item,
+}
+
+fn list(items: &[Item]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn source_hint(delta_source: &Item, given: &Item, missing: &[Item]) -> String {
+    if missing.contains(delta_source) && delta_source != given {
+        format!(" (the delta was made for source {delta_source}; the source given is {given})")
+    } else {
+        String::new()
+    }
+}
+
+/// Rebuilds the target of `delta` from `source` into `output`.
+pub fn apply(
+    source: &Path,
+    delta: &Path,
+    output: &Path,
+    options: &ApplyOptions,
+) -> Result<Report, ApplyError> {
+    // 1. The delta, fully checked before anything else is read or written.
+    let (archive, delta_file) = read_path(delta, &options.limits)?;
+    if archive.target.is_empty() {
+        return Err(ApplyError::EmptyTarget);
+    }
+    let delta_file: SharedAt = Rc::new(delta_file);
+    let archives = archive.walk();
+
+    // 2. The pantry: the source, known items, and every archive's blobs.
+    let source_at = FileAt::open(source).map_err(|e| ApplyError::Source {
+        path: source.display().to_string(),
+        source: e,
+    })?;
+    let source_item =
+        hash_range(&source_at, 0, source_at.size()).map_err(|(_, e)| ApplyError::Source {
+            path: source.display().to_string(),
+            source: e,
+        })?;
+    let mut pantry_items = vec![source_item];
+    let mut pantry: Vec<SharedAt> = vec![Rc::new(source_at)];
+
+    let lengths = referenced_lengths(&archives);
+    let mut known_entries = Vec::new();
+    for known in &options.known_items {
+        if let Some((item, at)) = open_known_item(known, &lengths)? {
+            known_entries.push((pantry.len(), known.path.clone()));
+            pantry_items.push(item);
+            pantry.push(at);
+        }
+    }
+    for a in &archives {
+        for blob in [a.inline_assets, a.remainder].into_iter().flatten() {
+            let range = RangeAt::new(Rc::clone(&delta_file), blob.offset, blob.item.length())
+                .map_err(|e| ReadError::Io {
+                    offset: blob.offset,
+                    source: e,
+                })?;
+            pantry_items.push(blob.item);
+            pantry.push(Rc::new(range));
+        }
+    }
+
+    // 3. Resolution.
+    let recipes: Vec<(Item, &Recipe)> = archives
+        .iter()
+        .flat_map(|a| a.recipes().map(|(result, r)| (*result, r)))
+        .collect();
+    let plan = plan::resolve(archive.target, &pantry_items, &recipes).map_err(|u| {
+        ApplyError::Unresolvable(Box::new(Unresolved {
+            target: archive.target,
+            missing: u.missing,
+            delta_source: archive.source,
+            given_source: source_item,
+        }))
+    })?;
+    if plan.depth > MAX_PLAN_DEPTH {
+        return Err(ApplyError::TooDeep {
+            depth: plan.depth,
+            limit: MAX_PLAN_DEPTH,
+        });
+    }
+
+    let known_items_used = known_entries
+        .into_iter()
+        .filter(|(index, _)| {
+            plan.steps
+                .values()
+                .any(|s| matches!(s, plan::Step::Pantry(n) if n == index))
+        })
+        .map(|(_, path)| path)
+        .collect();
+
+    // 4. Execution into a pending output, hashed on the way.
+    let temp_dir = options.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let temp = temp::TempFiles::new(temp_dir);
+    let budget = budget::Budget::new(options.memory_budget);
+    let kitchen = kitchen::Kitchen::new(&plan, &pantry, &temp, Rc::clone(&budget));
+    let output_err = |e: io::Error| ApplyError::Output {
+        path: output.display().to_string(),
+        source: e,
+    };
+    let mut pending = temp::PendingOutput::create(output).map_err(output_err)?;
+    let made = write_target(&kitchen, &archive.target, &mut pending.file)?;
+    if made != archive.target {
+        return Err(ApplyError::TargetMismatch {
+            expected: archive.target,
+            actual: made,
+        });
+    }
+    // 5. Verified: put it in place.
+    pending.commit().map_err(output_err)?;
+
+    let stats = kitchen.stats();
+    Ok(Report {
+        target: made,
+        source: source_item,
+        recipes_run: stats.recipes_run,
+        known_items_used,
+        spilled_items: stats.spilled_items,
+        spilled_bytes: stats.spilled_bytes,
+        peak_reserved_memory: budget.peak(),
+        plan_depth: plan.depth,
+    })
+}
+
+/// Streams the target into `out`; returns the item of what was written.
+fn write_target(
+    kitchen: &kitchen::Kitchen,
+    target: &Item,
+    out: &mut std::fs::File,
+) -> Result<Item, ApplyError> {
+    let mut input = streams::ExactLen::new(kitchen.stream(target)?, target.length());
+    let mut hasher = ItemHasher::new();
+    let mut buf = vec![0u8; IO_CHUNK];
+    let mut writer = io::BufWriter::with_capacity(IO_CHUNK, out);
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(kitchen::from_io(e, *target, None)),
+        };
+        hasher.update(&buf[..n]);
+        writer
+            .write_all(&buf[..n])
+            .map_err(|e| ApplyError::Output {
+                path: "(pending output)".into(),
+                source: e,
+            })?;
+    }
+    writer.flush().map_err(|e| ApplyError::Output {
+        path: "(pending output)".into(),
+        source: e,
+    })?;
+    Ok(hasher.finish())
+}
+
+/// Lengths of every item any recipe or header mentions; a known item of another length can
+/// never be used, so it is not even hashed.
+fn referenced_lengths(archives: &[&Archive]) -> HashSet<u64> {
+    let mut lengths = HashSet::new();
+    for a in archives {
+        lengths.insert(a.target.length());
+        for (result, recipe) in a.recipes() {
+            lengths.insert(result.length());
+            recipe.for_each_item(|i| {
+                lengths.insert(i.length());
+            });
+        }
+    }
+    lengths.remove(&0);
+    lengths
+}
+
+fn open_known_item(
+    known: &KnownItem,
+    lengths: &HashSet<u64>,
+) -> Result<Option<(Item, SharedAt)>, ApplyError> {
+    let path = known.path.display().to_string();
+    let at = FileAt::open(&known.path).map_err(|e| ApplyError::KnownItem {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let length = known.length.unwrap_or(at.size());
+    if length > at.size() {
+        return Err(ApplyError::KnownItem {
+            path,
+            reason: format!("{length} bytes requested, the file has {}", at.size()),
+        });
+    }
+    if !lengths.contains(&length) {
+        return Ok(None);
+    }
+    let item = hash_range(&at, 0, length).map_err(|(_, e)| ApplyError::KnownItem {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let range = RangeAt::new(at, 0, length).map_err(|e| ApplyError::KnownItem {
+        path,
+        reason: e.to_string(),
+    })?;
+    Ok(Some((item, Rc::new(range))))
+}

@@ -1,0 +1,541 @@
+//! Hand-built deltas for every recipe type, applied to known outputs; the writer's refusals;
+//! round trips through the reader; the applier's checks and resource bounds.
+
+mod common;
+
+use std::sync::Arc;
+
+use codec::zlib::{deflate_bytes, Container, DeflateParams};
+use codec::zstd::ZstdParams;
+use common::{apply_bytes, noise, text};
+use delta::apply::{ApplyError, ApplyOptions, KnownItem};
+use delta::writer::{DeltaBuilder, Profile, WriteError};
+use delta::{read_archive, Item, ReadLimits, Recipe, RecipeError};
+
+fn item(data: &[u8]) -> Item {
+    Item::of_bytes(data)
+}
+
+/// Adds `slice(offset)` of `whole` making `part`, returns the part's item.
+fn slice(b: &mut DeltaBuilder, whole: &[u8], offset: usize, len: usize) -> Item {
+    let part = item(&whole[offset..offset + len]);
+    b.add_recipe(
+        part,
+        Recipe::Slice {
+            offset: offset as u64,
+            whole: item(whole),
+        },
+    )
+    .expect("slice recipe");
+    part
+}
+
+fn check(source: &[u8], b: &DeltaBuilder, expected: &[u8]) -> delta::Report {
+    let bytes = b.to_bytes().expect("delta writes");
+    // Every written delta reads back to the same archive and re-serializes identically.
+    let archive = read_archive(&bytes, &ReadLimits::default()).expect("delta reads back");
+    let again = DeltaBuilder::from_archive(&archive, Arc::new(bytes.clone()), b.profile())
+        .expect("rebuilds")
+        .to_bytes()
+        .expect("rewrites");
+    assert!(again == bytes, "round trip changed the bytes");
+    let (out, report) = apply_bytes(source, &bytes, &ApplyOptions::default())
+        .unwrap_or_else(|e| panic!("apply failed: {e}"));
+    assert!(out == expected, "output differs");
+    report
+}
+
+#[test]
+fn all_zeros_and_chains() {
+    let source = noise(1, 5000);
+    let target: Vec<u8> = [vec![0u8; 700], source.clone(), vec![0u8; 3000]].concat();
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+    let (z1, z2) = (item(&[0u8; 700]), item(&vec![0u8; 3000]));
+    b.add_recipe(z1, Recipe::AllZeros).unwrap();
+    b.add_recipe(z2, Recipe::AllZeros).unwrap();
+    let head = item(&target[..5700]);
+    b.add_recipe(head, Recipe::Chain(vec![z1, item(&source)]))
+        .unwrap();
+    b.add_recipe(item(&target), Recipe::Chain(vec![head, z2]))
+        .unwrap();
+    let report = check(&source, &b, &target);
+    assert_eq!(
+        report.spilled_items, 0,
+        "all random-access, nothing spilled"
+    );
+}
+
+#[test]
+fn slices_of_the_source_reordered() {
+    let source = noise(2, 40_000);
+    let target: Vec<u8> = [
+        &source[30_000..35_000],
+        &source[0..8000],
+        &source[30_000..35_000],
+    ]
+    .concat();
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+    let p1 = slice(&mut b, &source, 30_000, 5000);
+    let p2 = slice(&mut b, &source, 0, 8000);
+    b.add_recipe(item(&target), Recipe::Chain(vec![p1, p2, p1]))
+        .unwrap();
+    check(&source, &b, &target);
+}
+
+#[test]
+fn bspatch_with_patch_in_inline_assets_and_old_from_source() {
+    let source = text(3, 60_000);
+    let old = &source[10_000..50_000];
+    let mut new = old.to_vec();
+    new.splice(5000..5000, b"a brand new line\n".iter().copied());
+    new[20_000..20_010].copy_from_slice(b"0123456789");
+    let patch = codec::bsdiff::diff(old, &new).unwrap();
+    let filler = noise(4, 100);
+    let assets: Vec<u8> = [filler.clone(), patch.clone()].concat();
+
+    let mut b = DeltaBuilder::new(item(&new), item(&source), Profile::Gzip);
+    b.set_inline_assets(Arc::new(assets.clone())).unwrap();
+    let patch_item = slice(&mut b, &assets, filler.len(), patch.len());
+    let old_item = slice(&mut b, &source, 10_000, 40_000);
+    b.add_recipe(
+        item(&new),
+        Recipe::BspatchDecompression {
+            patch: patch_item,
+            old: old_item,
+        },
+    )
+    .unwrap();
+    let report = check(&source, &b, &new);
+    assert_eq!(report.recipes_run[3], 1);
+    assert!(report.peak_reserved_memory >= delta::apply::BSPATCH_MEMORY);
+}
+
+#[test]
+fn bspatch_of_a_decompressed_source_spills_the_old_file() {
+    // old = inflate(gzip member in the source): sequential, so it is spilled once and checked.
+    let image = text(5, 200_000);
+    let gz = deflate_bytes(DeflateParams::GZIP_PROFILE, &image).unwrap();
+    let source: Vec<u8> = [b"HEADER".to_vec(), gz.clone()].concat();
+    let mut new_image = image.clone();
+    new_image[100_000..100_004].copy_from_slice(b"EDIT");
+    let patch = codec::bsdiff::diff(&image, &new_image).unwrap();
+
+    let mut b = DeltaBuilder::new(item(&new_image), item(&source), Profile::Gzip);
+    b.set_inline_assets(Arc::new(patch.clone())).unwrap();
+    let gz_item = slice(&mut b, &source, 6, gz.len());
+    b.add_recipe(
+        item(&image),
+        Recipe::ZlibDecompression {
+            container: Container::Gzip,
+            compressed: gz_item,
+        },
+    )
+    .unwrap();
+    b.add_recipe(
+        item(&new_image),
+        Recipe::BspatchDecompression {
+            patch: item(&patch),
+            old: item(&image),
+        },
+    )
+    .unwrap();
+    let report = check(&source, &b, &new_image);
+    assert_eq!(report.spilled_items, 1);
+    assert_eq!(report.spilled_bytes, image.len() as u64);
+
+    // The same with the uncompressed image given as a known item: nothing is spilled.
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("image");
+    let mut partition = image.clone();
+    partition.extend_from_slice(&[0xAA; 4096]); // a partition larger than the image
+    std::fs::write(&known, &partition).unwrap();
+    let options = ApplyOptions {
+        known_items: vec![KnownItem {
+            path: known.clone(),
+            length: Some(image.len() as u64),
+        }],
+        ..ApplyOptions::default()
+    };
+    let (out, report) = apply_bytes(&source, &b.to_bytes().unwrap(), &options).unwrap();
+    assert!(out == new_image);
+    assert_eq!(report.spilled_items, 0);
+    assert_eq!(report.known_items_used, vec![known.clone()]);
+
+    // A known item with the right length but other content is hashed and simply not used.
+    std::fs::write(&known, vec![1u8; image.len()]).unwrap();
+    let options = ApplyOptions {
+        known_items: vec![KnownItem {
+            path: known,
+            length: None,
+        }],
+        ..ApplyOptions::default()
+    };
+    let (out, report) = apply_bytes(&source, &b.to_bytes().unwrap(), &options).unwrap();
+    assert!(out == new_image);
+    assert!(report.known_items_used.is_empty());
+}
+
+#[test]
+fn zlib_compression_recreates_gzip_members() {
+    let content = text(6, 100_000);
+    let source: Vec<u8> = [noise(7, 300), content.clone()].concat();
+    let mut target = b"prefix".to_vec();
+    let gz = deflate_bytes(DeflateParams::GZIP_PROFILE, &content).unwrap();
+    target.extend_from_slice(&gz);
+    let raw6 = deflate_bytes(
+        DeflateParams {
+            container: Container::Raw,
+            level: -1,
+        },
+        &content,
+    )
+    .unwrap();
+    target.extend_from_slice(&raw6);
+
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+    let content_item = slice(&mut b, &source, 300, content.len());
+    b.add_recipe(
+        item(&gz),
+        Recipe::ZlibCompression {
+            container: Container::Gzip,
+            level: 9,
+            uncompressed: content_item,
+        },
+    )
+    .unwrap();
+    b.add_recipe(
+        item(&raw6),
+        Recipe::ZlibCompression {
+            container: Container::Raw,
+            level: -1,
+            uncompressed: content_item,
+        },
+    )
+    .unwrap();
+    let remainder = b.set_remainder(&mut &b"prefix"[..]).unwrap();
+    assert_eq!(remainder, item(b"prefix"));
+    b.add_recipe(
+        item(&target),
+        Recipe::Chain(vec![remainder, item(&gz), item(&raw6)]),
+    )
+    .unwrap();
+    check(&source, &b, &target);
+}
+
+#[test]
+fn zlib_decompression_of_all_containers() {
+    let content = text(8, 50_000);
+    for container in [Container::Raw, Container::Gzip, Container::Zlib] {
+        let packed = deflate_bytes(
+            DeflateParams {
+                container,
+                level: 6,
+            },
+            &content,
+        )
+        .unwrap();
+        let mut b = DeltaBuilder::new(item(&content), Item::EMPTY, Profile::Gzip);
+        b.set_inline_assets(Arc::new(packed.clone())).unwrap();
+        b.add_recipe(
+            item(&content),
+            Recipe::ZlibDecompression {
+                container,
+                compressed: item(&packed),
+            },
+        )
+        .unwrap();
+        check(b"unused source", &b, &content);
+    }
+}
+
+#[test]
+fn remainder_pieces_are_slices_of_the_inflated_remainder() {
+    let source = noise(9, 1000);
+    let pieces = [text(10, 3000), noise(11, 500), text(12, 7000)];
+    let remainder: Vec<u8> = pieces.concat();
+    let target: Vec<u8> = [&pieces[2][..], &source[..], &pieces[0][..], &pieces[1][..]].concat();
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+    let rem = b.set_remainder(&mut &remainder[..]).unwrap();
+    assert_eq!(rem, item(&remainder));
+    let p0 = slice(&mut b, &remainder, 0, 3000);
+    let p1 = slice(&mut b, &remainder, 3000, 500);
+    let p2 = slice(&mut b, &remainder, 3500, 7000);
+    b.add_recipe(
+        item(&target),
+        Recipe::Chain(vec![p2, item(&source), p0, p1]),
+    )
+    .unwrap();
+    let report = check(&source, &b, &target);
+    // The inflated remainder is sequential, sliced three times: spilled once, reused.
+    assert_eq!(report.spilled_items, 1);
+}
+
+fn zstd_delta(basis: &[u8], target: &[u8]) -> Vec<u8> {
+    use zstd::stream::raw::{Encoder, InBuffer, Operation, OutBuffer};
+    let mut enc = Encoder::with_ref_prefix(19, basis).unwrap();
+    let mut frame = vec![0u8; target.len() + 1024];
+    let mut input = InBuffer::around(target);
+    let mut output = OutBuffer::around(&mut frame);
+    enc.run(&mut input, &mut output).unwrap();
+    enc.finish(&mut output, true).unwrap();
+    let n = output.pos();
+    frame.truncate(n);
+    frame
+}
+
+#[test]
+fn zstd_decompression_with_and_without_basis() {
+    let source = text(13, 120_000);
+    let basis = &source[20_000..100_000];
+    let mut new = basis.to_vec();
+    new.splice(40_000..40_000, b"zstd sees this insertion".iter().copied());
+    let delta_frame = zstd_delta(basis, &new);
+    let plain =
+        codec::zstd::compress_bytes(ZstdParams::profile(3), b"plain frame content").unwrap();
+    let assets: Vec<u8> = [delta_frame.clone(), plain.clone()].concat();
+    let plain_out = b"plain frame content".to_vec();
+    let target: Vec<u8> = [new.clone(), plain_out.clone()].concat();
+
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+    b.set_inline_assets(Arc::new(assets.clone())).unwrap();
+    let frame_item = slice(&mut b, &assets, 0, delta_frame.len());
+    let plain_item = slice(&mut b, &assets, delta_frame.len(), plain.len());
+    let basis_item = slice(&mut b, &source, 20_000, 80_000);
+    b.add_recipe(
+        item(&new),
+        Recipe::ZstdDecompression {
+            compressed: frame_item,
+            basis: Some(basis_item),
+        },
+    )
+    .unwrap();
+    b.add_recipe(
+        item(&plain_out),
+        Recipe::ZstdDecompression {
+            compressed: plain_item,
+            basis: None,
+        },
+    )
+    .unwrap();
+    b.add_recipe(
+        item(&target),
+        Recipe::Chain(vec![item(&new), item(&plain_out)]),
+    )
+    .unwrap();
+    let report = check(&source, &b, &target);
+    assert_eq!(report.recipes_run[7], 2);
+
+    // A budget smaller than basis + window refuses with the numbers, before decoding.
+    let options = ApplyOptions {
+        memory_budget: 100_000,
+        ..ApplyOptions::default()
+    };
+    let err = apply_bytes(&source, &b.to_bytes().unwrap(), &options).unwrap_err();
+    assert!(matches!(err, ApplyError::MemoryLimit { .. }), "{err}");
+    assert!(err.to_string().contains("100000"), "{err}");
+}
+
+#[test]
+fn zstd_compression_is_an_extension_of_the_extended_profile() {
+    let content = text(14, 300_000);
+    let source: Vec<u8> = [noise(15, 64), content.clone()].concat();
+    let params = ZstdParams::profile(3);
+    let frame = codec::zstd::compress_bytes(params, &content).unwrap();
+    let target: Vec<u8> = [b"cpio-ish header".to_vec(), frame.clone()].concat();
+
+    let recipe = Recipe::ZstdCompression {
+        params,
+        uncompressed: item(&content),
+    };
+    let mut gzip = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+    assert!(matches!(
+        gzip.add_recipe(item(&frame), recipe.clone()),
+        Err(WriteError::ProfileForbids { .. })
+    ));
+
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Extended);
+    slice(&mut b, &source, 64, content.len());
+    b.add_recipe(item(&frame), recipe).unwrap();
+    let header = b.set_remainder(&mut &b"cpio-ish header"[..]).unwrap();
+    b.add_recipe(item(&target), Recipe::Chain(vec![header, item(&frame)]))
+        .unwrap();
+    let bytes = b.to_bytes().unwrap();
+    let archive = read_archive(&bytes, &ReadLimits::default()).unwrap();
+    assert!(archive.uses_zstd_compression());
+    let report = check(&source, &b, &target);
+    assert_eq!(report.recipes_run[6], 1);
+
+    // A frame recorded with another zstd version cannot be reproduced: a clear error.
+    let mut other = params;
+    other.version += 1;
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Extended);
+    slice(&mut b, &source, 64, content.len());
+    b.add_recipe(
+        item(&frame),
+        Recipe::ZstdCompression {
+            params: other,
+            uncompressed: item(&content),
+        },
+    )
+    .unwrap();
+    let header = b.set_remainder(&mut &b"cpio-ish header"[..]).unwrap();
+    b.add_recipe(item(&target), Recipe::Chain(vec![header, item(&frame)]))
+        .unwrap();
+    let err = apply_bytes(&source, &b.to_bytes().unwrap(), &ApplyOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("zstd"), "{err}");
+}
+
+#[test]
+fn nested_archives_contribute_pantry_and_cookbook() {
+    let source = noise(16, 30_000);
+    let asset = text(17, 5000);
+    let target: Vec<u8> = [asset.clone(), source[1..9001].to_vec()].concat();
+    let mut inner = DeltaBuilder::new(item(&asset), Item::EMPTY, Profile::Gzip);
+    inner.set_inline_assets(Arc::new(asset.clone())).unwrap();
+    let from_source = slice(&mut inner, &source, 1, 9000);
+    let mut outer = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+    outer.add_nested(&inner).unwrap();
+    outer
+        .add_recipe(
+            item(&target),
+            Recipe::Chain(vec![item(&asset), from_source]),
+        )
+        .unwrap();
+    check(&source, &outer, &target);
+}
+
+#[test]
+fn writer_refuses_what_appliers_reject() {
+    let a = item(b"aaaa");
+    let whole = item(b"aaaabbbb");
+    let mut b = DeltaBuilder::new(whole, Item::EMPTY, Profile::Gzip);
+    let refuse = |b: &mut DeltaBuilder, result, recipe| {
+        let e = b.add_recipe(result, recipe).expect_err("must be refused");
+        eprintln!("refused: {e}");
+        e
+    };
+    // self-reference (ADU 33001)
+    assert!(matches!(
+        refuse(&mut b, whole, Recipe::Slice { offset: 0, whole }),
+        WriteError::Recipe {
+            source: RecipeError::SelfReferential { .. },
+            ..
+        }
+    ));
+    // zero-length ingredient
+    refuse(&mut b, a, Recipe::Chain(vec![a, Item::EMPTY]));
+    // empty result
+    refuse(&mut b, Item::EMPTY, Recipe::AllZeros);
+    // slice out of range, chain that does not add up
+    refuse(&mut b, a, Recipe::Slice { offset: 5, whole });
+    refuse(&mut b, whole, Recipe::Chain(vec![a]));
+    // level 0 is not reproducible
+    refuse(
+        &mut b,
+        a,
+        Recipe::ZlibCompression {
+            container: Container::Gzip,
+            level: 0,
+            uncompressed: whole,
+        },
+    );
+    // an empty target
+    let empty = DeltaBuilder::new(Item::EMPTY, Item::EMPTY, Profile::Gzip);
+    assert!(matches!(empty.to_bytes(), Err(WriteError::EmptyTarget)));
+
+    // zstd frames whose window a device cannot hold (only checkable when the frame is in the
+    // inline assets): a hand-made frame header declaring a 2^30 window.
+    let mut frame = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, (30 - 10) << 3];
+    frame.extend_from_slice(&[0u8; 16]);
+    let out = item(b"whatever");
+    let mut b = DeltaBuilder::new(out, Item::EMPTY, Profile::Gzip);
+    b.set_inline_assets(Arc::new(frame.clone())).unwrap();
+    b.add_recipe(
+        out,
+        Recipe::ZstdDecompression {
+            compressed: item(&frame),
+            basis: None,
+        },
+    )
+    .unwrap();
+    assert!(matches!(b.to_bytes(), Err(WriteError::ZstdFrame { .. })));
+}
+
+#[test]
+fn wrong_source_names_what_is_missing() {
+    let source = noise(18, 2000);
+    let target = source[100..600].to_vec();
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+    slice(&mut b, &source, 100, 500);
+    let err = apply_bytes(
+        &noise(19, 2000),
+        &b.to_bytes().unwrap(),
+        &ApplyOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ApplyError::Unresolvable(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("made for source"), "{text}");
+}
+
+#[test]
+fn a_target_that_comes_out_wrong_is_not_written() {
+    // The recipe makes 500 zero bytes, but the target item claims other content of that
+    // length: ADU's applier would write it and exit 0; this one refuses.
+    let claimed = noise(20, 500);
+    let zeros = vec![0u8; 500];
+    let mut b = DeltaBuilder::new(item(&claimed), Item::EMPTY, Profile::Gzip);
+    // The writer cannot know the bytes; build the lie by hand: all_zeros "makes" the target.
+    b.add_recipe(item(&claimed), Recipe::AllZeros).unwrap();
+    let err = apply_bytes(b"src", &b.to_bytes().unwrap(), &ApplyOptions::default()).unwrap_err();
+    match err {
+        ApplyError::TargetMismatch { expected, actual } => {
+            assert_eq!(expected, item(&claimed));
+            assert_eq!(actual, item(&zeros));
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn spilled_items_are_verified() {
+    // A slice of an inflated stream whose declared item is a lie: caught when spilled.
+    let content = text(21, 10_000);
+    let packed = deflate_bytes(
+        DeflateParams {
+            container: Container::Raw,
+            level: 9,
+        },
+        &content,
+    )
+    .unwrap();
+    let fake = noise(22, content.len());
+    let target = fake[..100].to_vec();
+    let mut b = DeltaBuilder::new(item(&target), Item::EMPTY, Profile::Gzip);
+    b.set_inline_assets(Arc::new(packed.clone())).unwrap();
+    b.add_recipe(
+        item(&fake),
+        Recipe::ZlibDecompression {
+            container: Container::Raw,
+            compressed: item(&packed),
+        },
+    )
+    .unwrap();
+    slice(&mut b, &fake, 0, 100);
+    let err = apply_bytes(b"src", &b.to_bytes().unwrap(), &ApplyOptions::default()).unwrap_err();
+    assert!(matches!(err, ApplyError::ItemMismatch { .. }), "{err}");
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn inspection_serializes_to_json() {
+    let source = noise(30, 100);
+    let target = source[10..60].to_vec();
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+    slice(&mut b, &source, 10, 50);
+    let archive = read_archive(&b.to_bytes().unwrap(), &ReadLimits::default()).unwrap();
+    let json = serde_json::to_value(delta::inspect::inspect(&archive)).unwrap();
+    assert_eq!(json["target"]["length"], 50);
+    assert_eq!(json["recipe_graph"][0]["type"], "slice");
+    assert_eq!(json["recipe_graph"][0]["numbers"][0], 10);
+}

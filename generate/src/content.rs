@@ -1,0 +1,236 @@
+//! The decompressed contents of compressed payloads, and how a payload can be re-created.
+//!
+//! Contents are written to the working folder under the SHA-256 of the compressed payload
+//! they come from, so a reused working folder is a cache, never a conflict: a file there is
+//! only ever the content of the payload its name says.
+//!
+//! A target payload can be rebuilt on the device from its content only if compressing that
+//! content with known parameters gives exactly its bytes. [`reproduce`] finds such parameters
+//! by compressing and comparing as it goes, abandoning a candidate at its first differing
+//! byte, so wrong candidates cost little.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use codec::zlib::{self, Container, DeflateParams};
+use codec::zstd::{self as zstd_codec, ZstdParams};
+use sha2::{Digest, Sha256};
+
+/// How a payload is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gzip,
+    Zstd,
+}
+
+/// The compression a payload's first bytes announce.
+pub fn sniff(head: &[u8]) -> Option<Kind> {
+    if head.starts_with(&[0x1f, 0x8b, 8]) {
+        Some(Kind::Gzip)
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(Kind::Zstd)
+    } else {
+        None
+    }
+}
+
+/// Parameters that re-create a payload from its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recreate {
+    Zlib(DeflateParams),
+    Zstd(ZstdParams),
+}
+
+/// A decompressed content in the working folder.
+#[derive(Debug, Clone)]
+pub struct Content {
+    pub path: PathBuf,
+    pub len: u64,
+    pub sha256: [u8; 32],
+}
+
+/// Decompresses `payload_len` bytes at `offset` of `archive` into the working folder (or
+/// reuses a previous run's result). gzip decodes the first member only, as the device's
+/// `zlib_decompression` does. Returns `None` when the data does not decode.
+pub fn materialize(
+    archive: &Path,
+    offset: u64,
+    payload_len: u64,
+    payload_sha256: &[u8; 32],
+    kind: Kind,
+    work: &Path,
+) -> io::Result<Option<Content>> {
+    let name = format!(
+        "{}.{}",
+        swu::hex::encode(payload_sha256),
+        match kind {
+            Kind::Gzip => "gunzip",
+            Kind::Zstd => "unzstd",
+        }
+    );
+    let path = work.join(&name);
+    let info = work.join(format!("{name}.sha256"));
+    if let (Ok(meta), Ok(text)) = (std::fs::metadata(&path), std::fs::read_to_string(&info)) {
+        if let Some(sha) = swu::hex::decode_sha256(text.trim()) {
+            return Ok(Some(Content {
+                path,
+                len: meta.len(),
+                sha256: sha,
+            }));
+        }
+    }
+    let mut f = File::open(archive)?;
+    f.seek(SeekFrom::Start(offset))?;
+    let raw = BufReader::with_capacity(1 << 20, f.take(payload_len));
+    let mut decoder: Box<dyn Read> = match kind {
+        Kind::Gzip => zlib::inflater(Container::Gzip, raw, false),
+        Kind::Zstd => zstd_codec::decoder(raw, None, zstd_codec::WINDOW_LOG_MAX_PLAIN)?,
+    };
+    let (mut tmp, _registered) = cleanup::temp_file(work, ".content-", ".tmp")?;
+    let mut sha = Sha256::new();
+    let mut len = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    {
+        let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        loop {
+            let n = match decoder.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Ok(None),
+            };
+            sha.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+            len += n as u64;
+        }
+        out.flush()?;
+    }
+    if len == 0 {
+        return Ok(None);
+    }
+    let sha256: [u8; 32] = sha.finalize().into();
+    tmp.persist(&path).map_err(|e| e.error)?;
+    std::fs::write(&info, swu::hex::encode(&sha256))?;
+    Ok(Some(Content { path, len, sha256 }))
+}
+
+/// A writer that compares what it receives with `expected` and fails at the first difference.
+struct Comparer<'a> {
+    expected: &'a [u8],
+    pos: usize,
+}
+
+impl Write for Comparer<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let end = self.pos + buf.len();
+        if self.expected.get(self.pos..end) != Some(buf) {
+            return Err(io::Error::other("differs"));
+        }
+        self.pos = end;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The zlib levels tried, most likely first (the gzip profile uses 9).
+const ZLIB_LEVELS: [i32; 9] = [9, 6, 1, 2, 3, 4, 5, 7, 8];
+/// The zstd levels tried, most likely first (the zstd profile defaults to 3).
+const ZSTD_LEVELS: [i32; 19] = [
+    3, 19, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+];
+
+/// Finds parameters that compress `content` into exactly `payload`, if any.
+pub fn reproduce(kind: Kind, content: &[u8], payload: &[u8]) -> Option<Recreate> {
+    match kind {
+        Kind::Gzip => {
+            // Our fixed header: no mtime, no name, OS 3. Anything else cannot be re-created.
+            if payload.len() < 18 || payload[3..8] != [0, 0, 0, 0, 0] || payload[9] != 3 {
+                return None;
+            }
+            ZLIB_LEVELS.iter().find_map(|&level| {
+                let params = DeflateParams {
+                    container: Container::Gzip,
+                    level,
+                };
+                let mut cmp = Comparer {
+                    expected: payload,
+                    pos: 0,
+                };
+                let ok = zlib::deflate_stream(params, &mut &content[..], &mut cmp).is_ok()
+                    && cmp.pos == payload.len();
+                ok.then_some(Recreate::Zlib(params))
+            })
+        }
+        Kind::Zstd => {
+            for checksum in [true, false] {
+                for &level in &ZSTD_LEVELS {
+                    let params = ZstdParams {
+                        level,
+                        checksum,
+                        version: zstd_codec::zstd_version_number(),
+                    };
+                    let mut cmp = Comparer {
+                        expected: payload,
+                        pos: 0,
+                    };
+                    let ok = zstd_codec::compress_stream(
+                        params,
+                        content.len() as u64,
+                        &mut &content[..],
+                        &mut cmp,
+                    )
+                    .is_ok()
+                        && cmp.pos == payload.len();
+                    if ok {
+                        return Some(Recreate::Zstd(params));
+                    }
+                }
+            }
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_parameters_that_made_a_payload() {
+        let content: Vec<u8> = (0..300_000u32)
+            .map(|i| (i % 97) as u8 ^ (i >> 11) as u8)
+            .collect();
+        for level in [9, 1, 6] {
+            let p = DeflateParams {
+                container: Container::Gzip,
+                level,
+            };
+            let gz = zlib::deflate_bytes(p, &content).unwrap();
+            assert_eq!(
+                reproduce(Kind::Gzip, &content, &gz),
+                Some(Recreate::Zlib(p))
+            );
+        }
+        for level in [3, 7] {
+            let p = ZstdParams::profile(level);
+            let z = zstd_codec::compress_bytes(p, &content).unwrap();
+            assert_eq!(reproduce(Kind::Zstd, &content, &z), Some(Recreate::Zstd(p)));
+        }
+        // GNU-gzip-style header with a name: not reproducible.
+        let mut gz = zlib::deflate_bytes(DeflateParams::GZIP_PROFILE, &content).unwrap();
+        gz[4] = 1;
+        assert_eq!(reproduce(Kind::Gzip, &content, &gz), None);
+        // Not the content's compression at all.
+        assert_eq!(
+            reproduce(
+                Kind::Zstd,
+                b"other",
+                &zstd_codec::compress_bytes(ZstdParams::profile(3), &content).unwrap()
+            ),
+            None
+        );
+    }
+}

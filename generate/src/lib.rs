@@ -1,0 +1,963 @@
+//! Delta generation: from a source SWU and a (recompressed) target SWU to an ADU diff that
+//! rebuilds the target byte for byte, verified by applying it.
+//!
+//! The target archive is decomposed into cpio framing and member payloads. Each payload is
+//! taken, in order of preference, from:
+//!
+//! 1. an identical payload of the source (a slice of the source file);
+//! 2. its decompressed content compressed again on the device (`zlib_compression`, or
+//!    diffgen's `zstd_compression` in the zstd profile) when the parameters that made it can be
+//!    found ([`content::reproduce`]); the content itself then comes from 3;
+//! 3. block matching ([`blocks`]) against all source data (uncompressed payloads and the
+//!    decompressed contents of compressed ones): matched runs are slices of source items,
+//!    long zero runs are `all_zeros`, and everything else is new bytes.
+//!
+//! New bytes (framing included) form one stream, compressed into the delta: zstd level 19 in
+//! the inline assets for the zstd profile, the deflated remainder for the gzip profile (ADU's
+//! stock applier was seen to crash on basis-less zstd frames). The result is applied to the
+//! source before it is published; only a verified delta is written, atomically.
+//!
+//! This first planner works on bytes and blocks. Filesystem-aware planning (per-file deltas
+//! against old versions, metadata against metadata) builds on the `ext4` crate next.
+
+pub mod blocks;
+pub mod content;
+pub mod reference;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use blocks::{BlockIndex, Piece, Region};
+use content::{Kind, Recreate};
+use delta::{DeltaBuilder, Item, Profile, Recipe};
+use memmap2::Mmap;
+use reference::{Ranges, ReferenceFinder};
+use sha2::{Digest, Sha256};
+use swu::Swu;
+
+/// What to make and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `Gzip`: only what ADU's stock applier accepts. `Extended`: diffgen's applier.
+    pub profile: Profile,
+    /// Folder for decompressed contents (a cache keyed by payload hash) and temp files.
+    pub work_dir: PathBuf,
+    /// Apply the delta before publishing it (on by default; turning it off is for benchmarks).
+    pub verify: bool,
+    /// zstd level of the new-bytes stream (zstd profile).
+    pub new_data_level: i32,
+}
+
+impl Options {
+    pub fn new(profile: Profile, work_dir: PathBuf) -> Self {
+        Options {
+            profile,
+            work_dir,
+            verify: true,
+            new_data_level: 19,
+        }
+    }
+}
+
+/// Where the target's bytes came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes taken from the source (payloads and contents, counted at the level they were used).
+    pub reused_bytes: u64,
+    pub zero_bytes: u64,
+    /// New bytes before and after compression.
+    pub new_bytes: u64,
+    pub new_compressed_bytes: u64,
+    /// Payloads rebuilt by compressing their content on the device: (member, how).
+    pub recreated: Vec<(String, String)>,
+    /// Payloads identical to a source payload.
+    pub identical_payloads: Vec<String>,
+    pub recipes: usize,
+    /// New bytes compressed against old versions (in segments with a basis).
+    pub referenced_new_bytes: u64,
+    pub segments: usize,
+    /// Things the log should say (contents not opened as filesystems, and why).
+    pub notes: Vec<String>,
+}
+
+/// What [`create`] did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub source: Item,
+    pub target: Item,
+    pub delta_len: u64,
+    pub delta_sha256: [u8; 32],
+    pub stats: Stats,
+    pub verified: bool,
+    /// Wall time per stage.
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Swu(#[from] swu::Error),
+    #[error("the target would be rejected by SWUpdate: {0}")]
+    BadTarget(String),
+    #[error("{what}: {source} ({})", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing the delta: {0}")]
+    Write(#[from] delta::WriteError),
+    #[error("the delta does not rebuild the target: {0}")]
+    Verify(String),
+    #[error("the delta ({delta} bytes) is not smaller than the target ({target} bytes); ship the full update instead")]
+    NotSmaller { delta: u64, target: u64 },
+    #[error("the target is empty")]
+    EmptyTarget,
+}
+
+fn io_at<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> Error + 'p {
+    move |source| Error::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn map_file(path: &Path) -> Result<Option<Mmap>, Error> {
+    let f = File::open(path).map_err(io_at("cannot read", path))?;
+    if f.metadata().map_err(io_at("cannot read", path))?.len() == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the files are inputs or our own temp files; nobody truncates them while mapped
+    // (a concurrent truncation of an input would be a fault the OS reports as SIGBUS).
+    let m = unsafe { Mmap::map(&f) }.map_err(io_at("cannot map", path))?;
+    Ok(Some(m))
+}
+
+fn sha256_of(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+fn item_of(data: &[u8]) -> Item {
+    Item::sha256(data.len() as u64, sha256_of(data))
+}
+
+/// The item of `len` zero bytes.
+fn zeros_item(len: u64) -> Item {
+    let block = [0u8; 64 * 1024];
+    let mut sha = Sha256::new();
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        sha.update(&block[..n]);
+        left -= n as u64;
+    }
+    Item::sha256(len, sha.finalize().into())
+}
+
+/// How a source item is made from the source file.
+#[derive(Debug, Clone, Copy)]
+enum Derivation {
+    /// Bytes `[offset, offset + len)` of the source file.
+    Slice { offset: u64 },
+    /// Decompression of another source item.
+    Decompress { kind: Kind, from: usize },
+}
+
+struct SourceData {
+    /// The source member it belongs to.
+    member: String,
+    item: Item,
+    how: Derivation,
+    /// The bytes: a range of the mapped source file, or a mapped content file.
+    map: SourceBytes,
+}
+
+enum SourceBytes {
+    InSource { start: usize, len: usize },
+    Content(Mmap),
+}
+
+/// A part of a chain being planned.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Item(Item),
+    /// `[offset, offset + len)` of new-bytes stream `stream`.
+    New {
+        stream: usize,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// Largest basis + new bytes of one segment: the device's zstd window and basis must fit its
+/// decoder memory budget (40 MiB by default) with room to spare.
+pub const SEGMENT_LIMIT: u64 = 8 << 20;
+
+/// New bytes compressed against a basis of source bytes (their old versions).
+struct Segment {
+    data: Vec<u8>,
+    /// Source content and the ranges of it that form the basis, in order.
+    source: usize,
+    basis: Ranges,
+    basis_len: u64,
+}
+
+/// State of one run.
+struct Planner<'a> {
+    options: &'a Options,
+    builder: DeltaBuilder,
+    source_file: &'a [u8],
+    source_item: Item,
+    sources: Vec<SourceData>,
+    /// Sources whose recipes are in the builder.
+    used: Vec<bool>,
+    new_file: io::BufWriter<File>,
+    new_len: u64,
+    /// Streams 1.. (stream 0 is `new_file`).
+    segments: Vec<Segment>,
+    stats: Stats,
+}
+
+impl<'a> Planner<'a> {
+    fn source_bytes(&self, i: usize) -> &[u8] {
+        match &self.sources[i].map {
+            SourceBytes::InSource { start, len } => &self.source_file[*start..start + len],
+            SourceBytes::Content(m) => m,
+        }
+    }
+
+    /// Makes sure the builder can produce source item `i`; returns it.
+    fn use_source(&mut self, i: usize) -> Result<Item, Error> {
+        let item = self.sources[i].item;
+        if self.used[i] {
+            return Ok(item);
+        }
+        self.used[i] = true;
+        match self.sources[i].how {
+            Derivation::Slice { offset } => {
+                if item != self.source_item {
+                    self.builder.add_recipe(
+                        item,
+                        Recipe::Slice {
+                            offset,
+                            whole: self.source_item,
+                        },
+                    )?;
+                }
+            }
+            Derivation::Decompress { kind, from } => {
+                let compressed = self.use_source(from)?;
+                let recipe = match kind {
+                    Kind::Gzip => Recipe::ZlibDecompression {
+                        container: codec::zlib::Container::Gzip,
+                        compressed,
+                    },
+                    Kind::Zstd => Recipe::ZstdDecompression {
+                        compressed,
+                        basis: None,
+                    },
+                };
+                self.builder.add_recipe(item, recipe)?;
+            }
+        }
+        Ok(item)
+    }
+
+    /// The item of `len` bytes at `offset` of source `i`, with its recipe.
+    fn source_piece(&mut self, i: usize, offset: u64, len: u64) -> Result<Item, Error> {
+        if offset == 0 && len == self.sources[i].item.length() {
+            return self.use_source(i);
+        }
+        let bytes = &self.source_bytes(i)[offset as usize..(offset + len) as usize];
+        let item = item_of(bytes);
+        // Slices of source payloads come straight from the source file.
+        let recipe = match self.sources[i].how {
+            Derivation::Slice { offset: base } => Recipe::Slice {
+                offset: base + offset,
+                whole: self.source_item,
+            },
+            Derivation::Decompress { .. } => Recipe::Slice {
+                offset,
+                whole: self.use_source(i)?,
+            },
+        };
+        self.builder.add_recipe(item, recipe)?;
+        Ok(item)
+    }
+
+    fn push_new(&mut self, bytes: &[u8]) -> Result<Part, Error> {
+        let part = Part::New {
+            stream: 0,
+            offset: self.new_len,
+            len: bytes.len() as u64,
+        };
+        self.new_file
+            .write_all(bytes)
+            .map_err(io_at("cannot write new bytes", &self.options.work_dir))?;
+        self.new_len += bytes.len() as u64;
+        self.stats.new_bytes += bytes.len() as u64;
+        Ok(part)
+    }
+
+    /// New bytes with references into source content `source`: into the current segment, or
+    /// a new one when it would grow past [`SEGMENT_LIMIT`]. Without usable references (or for
+    /// runs too large for a segment) they go to the plain stream.
+    fn push_referenced(
+        &mut self,
+        bytes: &[u8],
+        source: usize,
+        refs: Ranges,
+    ) -> Result<Part, Error> {
+        let len = bytes.len() as u64;
+        let current = self.segments.last().filter(|s| s.source == source);
+        // References already in the current segment's basis cost nothing more.
+        let fresh: Ranges = match current {
+            Some(seg) => refs
+                .into_iter()
+                .filter(|r| !seg.basis.contains(r))
+                .collect(),
+            None => refs,
+        };
+        let fresh_len: u64 = fresh.iter().map(|r| r.1).sum();
+        if fresh_len == 0 && current.is_none() || len + fresh_len > SEGMENT_LIMIT / 2 {
+            return self.push_new(bytes);
+        }
+        let fits = current
+            .is_some_and(|s| s.data.len() as u64 + s.basis_len + len + fresh_len <= SEGMENT_LIMIT);
+        if !fits {
+            self.segments.push(Segment {
+                data: Vec::new(),
+                source,
+                basis: Ranges::new(),
+                basis_len: 0,
+            });
+        }
+        let stream = self.segments.len();
+        let seg = self.segments.last_mut().expect("just ensured");
+        let offset = seg.data.len() as u64;
+        seg.data.extend_from_slice(bytes);
+        for r in fresh {
+            if !seg.basis.contains(&r) {
+                seg.basis_len += r.1;
+                seg.basis.push(r);
+            }
+        }
+        self.stats.new_bytes += len;
+        Ok(Part::New {
+            stream,
+            offset,
+            len,
+        })
+    }
+
+    /// Plans `data` by block matching; new bytes go to a new-bytes stream, with references
+    /// into `finder`'s source content when one is given.
+    fn plan_bytes(
+        &mut self,
+        data: &[u8],
+        index: &BlockIndex,
+        finder: Option<(&ReferenceFinder, usize)>,
+        out: &mut Vec<Part>,
+    ) -> Result<(), Error> {
+        for piece in index.plan(data) {
+            let part = match piece {
+                Piece::Source {
+                    region,
+                    offset,
+                    len,
+                } => {
+                    self.stats.reused_bytes += len;
+                    Part::Item(self.source_piece(region, offset, len)?)
+                }
+                Piece::Zeros { len } => {
+                    self.stats.zero_bytes += len;
+                    let item = zeros_item(len);
+                    self.builder.add_recipe(item, Recipe::AllZeros)?;
+                    Part::Item(item)
+                }
+                Piece::New { start, len } => {
+                    let bytes = &data[start as usize..(start + len) as usize];
+                    match finder {
+                        Some((f, source)) => {
+                            self.push_referenced(bytes, source, f.find(start, len))?
+                        }
+                        None => self.push_new(bytes)?,
+                    }
+                }
+            };
+            push_part(out, part);
+        }
+        Ok(())
+    }
+}
+
+/// Appends a part, merging consecutive pieces of the same new-bytes stream.
+fn push_part(parts: &mut Vec<Part>, part: Part) {
+    if let (
+        Some(Part::New {
+            stream,
+            offset,
+            len,
+        }),
+        Part::New {
+            stream: s2,
+            offset: o2,
+            len: l2,
+        },
+    ) = (parts.last_mut(), part)
+    {
+        if *stream == s2 && *offset + *len == o2 {
+            *len += l2;
+            return;
+        }
+    }
+    parts.push(part);
+}
+
+/// Hashes a whole file.
+fn hash_file(data: &[u8]) -> Item {
+    item_of(data)
+}
+
+/// Builds, verifies and writes the delta from `source` to `target` into `output`.
+pub fn create(
+    source: &Path,
+    target: &Path,
+    output: &Path,
+    options: &Options,
+) -> Result<Outcome, Error> {
+    let mut timings = Vec::new();
+    let mut stage = Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, Duration)>| {
+        timings.push((name, stage.elapsed()));
+        stage = Instant::now();
+    };
+
+    let source_swu = Swu::open(source)?;
+    let target_swu = Swu::open(target)?;
+    let problems = target_swu.problems();
+    if !problems.is_empty() {
+        return Err(Error::BadTarget(problems.join("; ")));
+    }
+    std::fs::create_dir_all(&options.work_dir)
+        .map_err(io_at("cannot create the working folder", &options.work_dir))?;
+    let source_map = map_file(source)?.ok_or(Error::Io {
+        what: "source is empty",
+        path: source.to_path_buf(),
+        source: io::Error::from(io::ErrorKind::UnexpectedEof),
+    })?;
+    let target_map = map_file(target)?.ok_or(Error::EmptyTarget)?;
+    let source_item = hash_file(&source_map);
+    let target_item = hash_file(&target_map);
+    lap("read inputs", &mut timings);
+
+    // Source data: every payload, and the content of every compressed payload the profile can
+    // decompress on the device.
+    let mut sources: Vec<SourceData> = Vec::new();
+    for m in &source_swu.archive.members {
+        if m.data_len() == 0 {
+            continue;
+        }
+        let payload = sources.len();
+        let sha = m.sha256.expect("Swu::open hashes members");
+        sources.push(SourceData {
+            member: m.name.clone(),
+            item: Item::sha256(m.data_len(), sha),
+            how: Derivation::Slice {
+                offset: m.data_offset(),
+            },
+            map: SourceBytes::InSource {
+                start: m.data_offset() as usize,
+                len: m.data_len() as usize,
+            },
+        });
+        let head = &source_map[m.data_offset() as usize..][..m.data_len().min(4) as usize];
+        let kind = match content::sniff(head) {
+            Some(Kind::Zstd) if options.profile == Profile::Gzip => None,
+            k => k,
+        };
+        if let Some(kind) = kind {
+            if let Some(c) = content::materialize(
+                source,
+                m.data_offset(),
+                m.data_len(),
+                &sha,
+                kind,
+                &options.work_dir,
+            )
+            .map_err(io_at(
+                "cannot decompress a source payload",
+                &options.work_dir,
+            ))? {
+                let map = map_file(&c.path)?.expect("contents are never empty");
+                sources.push(SourceData {
+                    member: m.name.clone(),
+                    item: Item::sha256(c.len, c.sha256),
+                    how: Derivation::Decompress {
+                        kind,
+                        from: payload,
+                    },
+                    map: SourceBytes::Content(map),
+                });
+            }
+        }
+    }
+    lap("decompress source", &mut timings);
+
+    let (new_tmp, _new_registered) =
+        cleanup::temp_file(&options.work_dir, ".new-bytes-", ".tmp")
+            .map_err(io_at("cannot create a temp file", &options.work_dir))?;
+    let mut planner = Planner {
+        options,
+        builder: DeltaBuilder::new(target_item, source_item, options.profile),
+        source_file: &source_map,
+        source_item,
+        used: vec![false; sources.len()],
+        sources,
+        new_file: io::BufWriter::new(
+            new_tmp
+                .reopen()
+                .map_err(io_at("cannot open a temp file", new_tmp.path()))?,
+        ),
+        new_len: 0,
+        segments: Vec::new(),
+        stats: Stats::default(),
+    };
+    // The block index borrows the source bytes; build it over a separate view of them.
+    let region_bytes: Vec<(usize, &[u8])> = (0..planner.sources.len())
+        .map(|i| {
+            let bytes: &[u8] = match &planner.sources[i].map {
+                SourceBytes::InSource { start, len } => &source_map[*start..start + len],
+                SourceBytes::Content(m) => {
+                    // SAFETY of the lifetime: the maps live in `planner.sources` until the end
+                    // of this function and are never replaced.
+                    unsafe { std::slice::from_raw_parts(m.as_ptr(), m.len()) }
+                }
+            };
+            (i, bytes)
+        })
+        .collect();
+    let index = BlockIndex::new(
+        region_bytes
+            .iter()
+            .map(|&(id, bytes)| Region { id, bytes })
+            .collect(),
+    );
+    let by_item: HashMap<Item, usize> = planner
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.item, i))
+        .rev()
+        .collect();
+    lap("index source", &mut timings);
+
+    // The target: framing and payloads, in archive order. Chains whose parts include new
+    // bytes are finished once the new-bytes stream is complete.
+    let mut pending: Vec<(Item, Vec<Part>)> = Vec::new();
+    let mut top: Vec<Part> = Vec::new();
+    let mut cursor = 0u64;
+    let mut contents_keep: Vec<Mmap> = Vec::new();
+    for m in &target_swu.archive.members {
+        let framing = &target_map[cursor as usize..m.data_offset() as usize];
+        let part = planner.push_new(framing)?;
+        push_part(&mut top, part);
+        cursor = m.data_offset() + m.data_len();
+        if m.data_len() == 0 {
+            continue;
+        }
+        let payload = &target_map[m.data_offset() as usize..cursor as usize];
+        let sha = m.sha256.expect("Swu::open hashes members");
+        let payload_item = Item::sha256(m.data_len(), sha);
+        if let Some(&i) = by_item.get(&payload_item) {
+            planner.stats.identical_payloads.push(m.name.clone());
+            planner.stats.reused_bytes += m.data_len();
+            push_part(&mut top, Part::Item(planner.use_source(i)?));
+            continue;
+        }
+        if let Some((how, content_item, map)) =
+            recreatable(target, m, payload, options, &mut planner.stats)?
+        {
+            match by_item.get(&content_item) {
+                Some(&i) => {
+                    planner.stats.reused_bytes += content_item.length();
+                    planner.use_source(i)?;
+                }
+                None => {
+                    let paired = paired_content(&planner.sources, &m.name, &region_bytes);
+                    let finder = paired.map(|(i, bytes)| {
+                        let (finder, note) = ReferenceFinder::new(&map, bytes);
+                        if let Some(why) = note {
+                            planner.stats.notes.push(format!(
+                                "{}: content not opened as a filesystem ({why}); changed bytes are compressed against the same offsets of the old content",
+                                m.name
+                            ));
+                        }
+                        (finder, i)
+                    });
+                    let mut parts = Vec::new();
+                    planner.plan_bytes(
+                        &map,
+                        &index,
+                        finder.as_ref().map(|(f, i)| (f, *i)),
+                        &mut parts,
+                    )?;
+                    pending.push((content_item, parts));
+                }
+            }
+            let recipe = match how {
+                Recreate::Zlib(p) => Recipe::ZlibCompression {
+                    container: p.container,
+                    level: p.level,
+                    uncompressed: content_item,
+                },
+                Recreate::Zstd(p) => Recipe::ZstdCompression {
+                    params: p,
+                    uncompressed: content_item,
+                },
+            };
+            planner.builder.add_recipe(payload_item, recipe)?;
+            planner
+                .stats
+                .recreated
+                .push((m.name.clone(), describe(&how)));
+            push_part(&mut top, Part::Item(payload_item));
+            contents_keep.push(map);
+            continue;
+        }
+        planner.plan_bytes(payload, &index, None, &mut top)?;
+    }
+    let tail = &target_map[cursor as usize..];
+    let part = planner.push_new(tail)?;
+    push_part(&mut top, part);
+    pending.push((target_item, top));
+    lap("plan", &mut timings);
+
+    // The new-bytes stream: compressed into the delta, then every chain is finished.
+    planner
+        .new_file
+        .flush()
+        .map_err(io_at("cannot write new bytes", &options.work_dir))?;
+    let new_map = map_file(new_tmp.path())?;
+    let new_bytes: &[u8] = new_map.as_deref().unwrap_or(&[]);
+    // Frames for the inline assets: the plain stream (zstd profile) and every segment.
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    let mut frame_of_stream: Vec<Option<usize>> = vec![None; planner.segments.len() + 1];
+    let mut stream_items: Vec<Item> = vec![Item::EMPTY; planner.segments.len() + 1];
+    if !new_bytes.is_empty() {
+        match options.profile {
+            Profile::Extended => {
+                let params = codec::zstd::ZstdParams {
+                    level: options.new_data_level,
+                    checksum: false,
+                    version: codec::zstd::zstd_version_number(),
+                };
+                let frame = codec::zstd::compress_bytes(params, new_bytes)
+                    .map_err(io_at("cannot compress new bytes", &options.work_dir))?;
+                planner.stats.new_compressed_bytes += frame.len() as u64;
+                frame_of_stream[0] = Some(frames.len());
+                frames.push(frame);
+                stream_items[0] = item_of(new_bytes);
+            }
+            Profile::Gzip => {
+                stream_items[0] = planner.builder.set_remainder(&mut &new_bytes[..])?
+            }
+        }
+    }
+    let segments = std::mem::take(&mut planner.segments);
+    let mut basis_items: Vec<Option<Item>> = Vec::new();
+    for (k, seg) in segments.iter().enumerate() {
+        let source_bytes: &[u8] = region_bytes[seg.source].1;
+        let mut basis = Vec::with_capacity(seg.basis_len as usize);
+        let mut parts = Vec::new();
+        for &(off, len) in &seg.basis {
+            basis.extend_from_slice(&source_bytes[off as usize..(off + len) as usize]);
+            parts.push(planner.source_piece(seg.source, off, len)?);
+        }
+        let basis_item = if parts.len() == 1 {
+            parts[0]
+        } else {
+            let item = item_of(&basis);
+            planner.builder.add_recipe(item, Recipe::Chain(parts))?;
+            item
+        };
+        let item = item_of(&seg.data);
+        stream_items[k + 1] = item;
+        if item == basis_item {
+            // The "new" bytes are their old version (too short to be matched as blocks): the
+            // basis recipe already makes them.
+            basis_items.push(None);
+            continue;
+        }
+        let frame = compress_with_basis(&seg.data, &basis, options.new_data_level)
+            .map_err(io_at("cannot compress new bytes", &options.work_dir))?;
+        planner.stats.new_compressed_bytes += frame.len() as u64;
+        planner.stats.referenced_new_bytes += seg.data.len() as u64;
+        frame_of_stream[k + 1] = Some(frames.len());
+        frames.push(frame);
+        basis_items.push(Some(basis_item));
+    }
+    planner.stats.segments = segments.len();
+    if !frames.is_empty() {
+        let blob: Vec<u8> = frames.concat();
+        let blob_len = blob.len() as u64;
+        let assets = planner.builder.set_inline_assets(Arc::new(blob))?;
+        let mut offset = 0u64;
+        let mut frame_items = Vec::new();
+        for f in &frames {
+            let item = if offset == 0 && f.len() as u64 == blob_len {
+                assets
+            } else {
+                let item = item_of(f);
+                planner.builder.add_recipe(
+                    item,
+                    Recipe::Slice {
+                        offset,
+                        whole: assets,
+                    },
+                )?;
+                item
+            };
+            frame_items.push(item);
+            offset += f.len() as u64;
+        }
+        for (stream, frame) in frame_of_stream.iter().enumerate() {
+            let Some(frame) = frame else { continue };
+            let basis = if stream == 0 {
+                None
+            } else {
+                basis_items[stream - 1]
+            };
+            planner.builder.add_recipe(
+                stream_items[stream],
+                Recipe::ZstdDecompression {
+                    compressed: frame_items[*frame],
+                    basis,
+                },
+            )?;
+        }
+    }
+    let stream_bytes = |stream: usize| -> &[u8] {
+        if stream == 0 {
+            new_bytes
+        } else {
+            &segments[stream - 1].data
+        }
+    };
+    for (result, parts) in pending {
+        let mut items = Vec::with_capacity(parts.len());
+        for part in parts {
+            items.push(match part {
+                Part::Item(item) => item,
+                Part::New {
+                    stream,
+                    offset,
+                    len,
+                } if offset == 0 && len == stream_items[stream].length() => stream_items[stream],
+                Part::New {
+                    stream,
+                    offset,
+                    len,
+                } => {
+                    let item =
+                        item_of(&stream_bytes(stream)[offset as usize..(offset + len) as usize]);
+                    planner.builder.add_recipe(
+                        item,
+                        Recipe::Slice {
+                            offset,
+                            whole: stream_items[stream],
+                        },
+                    )?;
+                    item
+                }
+            });
+        }
+        items.retain(|i| !i.is_empty());
+        // A single part that is the result itself needs no chain (it would refer to itself).
+        if !(items.len() == 1 && items[0] == result) {
+            planner.builder.add_recipe(result, Recipe::Chain(items))?;
+        }
+    }
+    drop(contents_keep);
+    lap("encode", &mut timings);
+
+    // Write to a temp file next to the output, verify by applying, then move into place.
+    let out_dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let (mut tmp, _registered) = cleanup::temp_file(&out_dir, ".diffgen-delta-", ".tmp").map_err(
+        io_at("cannot create a temp file in the output folder", &out_dir),
+    )?;
+    let delta_len = {
+        let mut w = io::BufWriter::new(tmp.as_file_mut());
+        let n = planner.builder.write_to(&mut w)?;
+        w.flush().map_err(io_at("cannot write", output))?;
+        n
+    };
+    let delta_sha256 = {
+        let m = map_file(tmp.path())?.expect("a delta is never empty");
+        sha256_of(&m)
+    };
+    // Sizes as the written delta states them.
+    let (archive, _) = delta::read_path(tmp.path(), &delta::ReadLimits::default())
+        .map_err(|e| Error::Verify(format!("the written delta does not read back: {e}")))?;
+    let inspection = delta::inspect::inspect(&archive);
+    planner.stats.recipes = inspection.recipes as usize;
+    if let Some(r) = &inspection.remainder_compressed {
+        planner.stats.new_compressed_bytes = r.length;
+    }
+    lap("write", &mut timings);
+    if delta_len >= target_item.length() {
+        return Err(Error::NotSmaller {
+            delta: delta_len,
+            target: target_item.length(),
+        });
+    }
+    if options.verify {
+        verify(source, tmp.path(), target_item, &options.work_dir)?;
+        lap("verify", &mut timings);
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_at("cannot write", output))?;
+    tmp.persist(output).map_err(|e| Error::Io {
+        what: "cannot move the finished delta into place",
+        path: output.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(Outcome {
+        source: source_item,
+        target: target_item,
+        delta_len,
+        delta_sha256,
+        stats: planner.stats,
+        verified: options.verify,
+        timings,
+    })
+}
+
+/// If `payload` is compressed and can be re-created from its content on the device (in this
+/// profile), the parameters, the content's item and the mapped content.
+fn recreatable(
+    target: &Path,
+    m: &swu::cpio::Entry,
+    payload: &[u8],
+    options: &Options,
+    _stats: &mut Stats,
+) -> Result<Option<(Recreate, Item, Mmap)>, Error> {
+    let kind = match content::sniff(payload) {
+        Some(Kind::Zstd) if options.profile == Profile::Gzip => return Ok(None),
+        Some(k) => k,
+        None => return Ok(None),
+    };
+    let sha = m.sha256.expect("Swu::open hashes members");
+    let Some(c) = content::materialize(
+        target,
+        m.data_offset(),
+        m.data_len(),
+        &sha,
+        kind,
+        &options.work_dir,
+    )
+    .map_err(io_at(
+        "cannot decompress a target payload",
+        &options.work_dir,
+    ))?
+    else {
+        return Ok(None);
+    };
+    let map = map_file(&c.path)?.expect("contents are never empty");
+    Ok(
+        content::reproduce(kind, &map, payload)
+            .map(|how| (how, Item::sha256(c.len, c.sha256), map)),
+    )
+}
+
+/// The source content a target member's content most likely evolved from: the content of the
+/// source member with the same name apart from a `.gz`/`.zst` suffix, else the largest one.
+fn paired_content<'b>(
+    sources: &[SourceData],
+    name: &str,
+    region_bytes: &'b [(usize, &'b [u8])],
+) -> Option<(usize, &'b [u8])> {
+    let stem = |n: &str| -> String {
+        n.strip_suffix(".gz")
+            .or_else(|| n.strip_suffix(".zst"))
+            .or_else(|| n.strip_suffix(".zstd"))
+            .unwrap_or(n)
+            .to_string()
+    };
+    let contents = sources
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s.how, Derivation::Decompress { .. }));
+    let by_name = contents
+        .clone()
+        .find(|(_, s)| stem(&s.member) == stem(name));
+    let chosen =
+        by_name.or_else(|| contents.max_by_key(|(i, s)| (s.item.length(), usize::MAX - i)));
+    chosen.map(|(i, _)| (i, region_bytes[i].1))
+}
+
+/// One zstd frame of `data` with `basis` as raw prefix (patch-from), content size recorded,
+/// window just large enough to reach back over the basis.
+fn compress_with_basis(data: &[u8], basis: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    use zstd::zstd_safe::{CCtx, CParameter};
+    let zerr = |code: usize| io::Error::other(zstd::zstd_safe::get_error_name(code).to_string());
+    let reach = (basis.len() + data.len()).max(1) as u64;
+    let window_log = (64 - (reach - 1).leading_zeros()).clamp(10, 27);
+    let mut cctx = CCtx::create();
+    cctx.set_parameter(CParameter::CompressionLevel(level))
+        .map_err(zerr)?;
+    cctx.set_parameter(CParameter::WindowLog(window_log))
+        .map_err(zerr)?;
+    cctx.set_parameter(CParameter::ContentSizeFlag(true))
+        .map_err(zerr)?;
+    cctx.set_parameter(CParameter::ChecksumFlag(false))
+        .map_err(zerr)?;
+    cctx.set_pledged_src_size(Some(data.len() as u64))
+        .map_err(zerr)?;
+    cctx.ref_prefix(basis).map_err(zerr)?;
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+    cctx.compress2(&mut out, data).map_err(zerr)?;
+    Ok(out)
+}
+
+/// Applies the delta to the source into a temp file and checks the result.
+fn verify(source: &Path, delta_path: &Path, target: Item, work: &Path) -> Result<(), Error> {
+    // A registered folder: whatever the applier writes in it is swept on interruption.
+    let dir = cleanup::TempDir::new_in(work, ".verify-")
+        .map_err(io_at("cannot create a temp folder", work))?;
+    let out = dir.path().join("target.swu");
+    let options = delta::ApplyOptions {
+        temp_dir: Some(dir.path().to_path_buf()),
+        ..delta::ApplyOptions::default()
+    };
+    let result = delta::apply(source, delta_path, &out, &options);
+    match result {
+        Ok(report) if report.target == target => Ok(()),
+        Ok(report) => Err(Error::Verify(format!(
+            "it makes {} instead of {}",
+            report.target, target
+        ))),
+        Err(e) => Err(Error::Verify(e.to_string())),
+    }
+}
+
+fn describe(how: &Recreate) -> String {
+    match how {
+        Recreate::Zlib(p) => format!("zlib level {}", p.level),
+        Recreate::Zstd(p) => format!(
+            "zstd level {} (zstd {})",
+            p.level,
+            codec::zstd::version_string(p.version)
+        ),
+    }
+}

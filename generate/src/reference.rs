@@ -1,0 +1,147 @@
+//! References: for bytes of a target content that exist nowhere in the source, the source
+//! bytes they most likely evolved from, used as the basis when they are compressed.
+//!
+//! When both contents are ext2/3/4 images, the target blocks are mapped to the files that own
+//! them and those files' old versions (same path in the source image) are the references: a
+//! changed library is compressed against the old library wherever either sits. Bytes that no
+//! file owns (metadata: inode tables, directories, bitmaps) and contents that are not
+//! filesystems are referenced at the same offset of the paired source content.
+
+use std::collections::HashMap;
+
+/// Byte ranges `(offset, len)` in the paired source content.
+pub type Ranges = Vec<(u64, u64)>;
+
+/// File-level knowledge of a pair of ext images.
+struct ExtPair {
+    block_size: u64,
+    /// Target data runs `(first block, blocks, file)`, sorted by first block.
+    target_runs: Vec<(u64, u64, usize)>,
+    /// Each target file's path and, if the path exists in the source, the old file's bytes as
+    /// ranges of the source content.
+    old_versions: Vec<Option<Ranges>>,
+}
+
+/// Finds references in one source content for one target content.
+pub struct ReferenceFinder {
+    source_len: u64,
+    ext: Option<ExtPair>,
+}
+
+impl ReferenceFinder {
+    /// `target` and `source` are the two contents. If both are ext images, files are matched
+    /// by path; otherwise references are aligned by offset.
+    pub fn new(target: &[u8], source: &[u8]) -> (ReferenceFinder, Option<String>) {
+        let (ext, note) = match ext_pair(target, source) {
+            Ok(pair) => (Some(pair), None),
+            Err(why) => (None, Some(why)),
+        };
+        (
+            ReferenceFinder {
+                source_len: source.len() as u64,
+                ext,
+            },
+            note,
+        )
+    }
+
+    pub fn is_file_aware(&self) -> bool {
+        self.ext.is_some()
+    }
+
+    /// References for the target bytes `[start, start + len)`.
+    pub fn find(&self, start: u64, len: u64) -> Ranges {
+        if let Some(ext) = &self.ext {
+            let first = start / ext.block_size;
+            let last = (start + len - 1) / ext.block_size;
+            // Runs are sorted by start; scan from the last run starting at or before `first`.
+            let from = ext
+                .target_runs
+                .partition_point(|r| r.0 <= first)
+                .saturating_sub(1);
+            let mut files: Vec<usize> = Vec::new();
+            for &(run_start, run_len, file) in &ext.target_runs[from..] {
+                if run_start > last {
+                    break;
+                }
+                if run_start + run_len > first && !files.contains(&file) {
+                    files.push(file);
+                }
+            }
+            let mut out = Ranges::new();
+            let mut any_file = false;
+            for f in files {
+                any_file = true;
+                if let Some(ranges) = &ext.old_versions[f] {
+                    out.extend_from_slice(ranges);
+                }
+            }
+            if any_file {
+                return out;
+            }
+        }
+        // Not file data (or not a filesystem): the same place in the old content.
+        if start >= self.source_len {
+            return Ranges::new();
+        }
+        vec![(start, len.min(self.source_len - start))]
+    }
+}
+
+/// Reads both images; Err says why file matching is not possible.
+fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
+    let t = ext4::Filesystem::open(target).map_err(|e| format!("target content: {e}"))?;
+    let s = ext4::Filesystem::open(source).map_err(|e| format!("source content: {e}"))?;
+    let t_scan = t.scan().map_err(|e| format!("target content: {e}"))?;
+    let s_scan = s.scan().map_err(|e| format!("source content: {e}"))?;
+    let block_size = u64::from(t.superblock().block_size);
+    let s_block = u64::from(s.superblock().block_size);
+    let mut by_path: HashMap<&str, &ext4::FileEntry> = HashMap::new();
+    for f in &s_scan.files {
+        if f.kind == ext4::FileKind::Regular {
+            for p in &f.paths {
+                by_path.insert(p.as_str(), f);
+            }
+        }
+    }
+    let mut target_runs = Vec::new();
+    let mut old_versions = Vec::new();
+    for f in &t_scan.files {
+        if f.kind != ext4::FileKind::Regular {
+            continue;
+        }
+        let idx = old_versions.len();
+        for r in &f.runs {
+            if r.initialized {
+                target_runs.push((r.physical, r.len, idx));
+            }
+        }
+        let old = f
+            .paths
+            .iter()
+            .find_map(|p| by_path.get(p.as_str()))
+            .map(|old| {
+                let mut ranges = Ranges::new();
+                for r in &old.runs {
+                    if !r.initialized {
+                        continue;
+                    }
+                    let offset = r.physical * s_block;
+                    // The file's last block holds bytes past its size; leave them out.
+                    let logical_end = (r.logical + r.len) * s_block;
+                    let len = r.len * s_block - logical_end.saturating_sub(old.size);
+                    if len > 0 {
+                        ranges.push((offset, len));
+                    }
+                }
+                ranges
+            });
+        old_versions.push(old);
+    }
+    target_runs.sort_unstable();
+    Ok(ExtPair {
+        block_size,
+        target_runs,
+        old_versions,
+    })
+}

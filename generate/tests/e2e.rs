@@ -1,0 +1,281 @@
+//! Delta generation end to end: every delta rebuilds its target exactly through the applier,
+//! the gzip profile stays within what ADU's stock applier accepts, output is deterministic,
+//! and bad inputs fail cleanly without output.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use codec::zlib::{deflate_bytes, DeflateParams};
+use delta::{Profile, Recipe};
+use generate::{create, Error, Options};
+use proptest::prelude::*;
+use sha2::{Digest, Sha256};
+use swu::cpio::{Format, Header, Writer};
+
+fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(rel)
+}
+
+fn recompressed(input: &Path, out: &Path, profile: recompress::Profile) {
+    let o = recompress::Options {
+        profile,
+        drop_signature: true,
+        ..recompress::Options::default()
+    };
+    recompress::recompress(input, out, &o).unwrap();
+}
+
+/// Applies `delta` to `source` with the library applier and returns the result.
+fn apply(source: &Path, delta_path: &Path, dir: &Path) -> Vec<u8> {
+    let out = dir.join("applied.swu");
+    delta::apply(source, delta_path, &out, &delta::ApplyOptions::default()).expect("applies");
+    let bytes = fs::read(&out).unwrap();
+    fs::remove_file(&out).unwrap();
+    bytes
+}
+
+/// The release pair from testdata, recompressed with `profile`: (source, target).
+fn pair(dir: &Path, profile: recompress::Profile) -> (PathBuf, PathBuf) {
+    let s = dir.join("v1.swu");
+    let t = dir.join("v2.swu");
+    recompressed(&testdata("swu/release-v1.swu"), &s, profile);
+    recompressed(&testdata("swu/release-v2.swu"), &t, profile);
+    (s, t)
+}
+
+#[test]
+fn zstd_profile_rebuilds_the_release_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = pair(dir.path(), recompress::Profile::zstd(3));
+    let d = dir.path().join("d.diff");
+    let o = create(
+        &s,
+        &t,
+        &d,
+        &Options::new(Profile::Extended, dir.path().join("work")),
+    )
+    .unwrap();
+    assert!(o.verified);
+    assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+    assert_eq!(o.stats.recreated.len(), 1, "{:?}", o.stats);
+    assert!(o.stats.reused_bytes > 100_000, "{:?}", o.stats);
+    assert!(
+        o.delta_len < fs::metadata(&t).unwrap().len() / 2,
+        "{} bytes",
+        o.delta_len
+    );
+}
+
+#[test]
+fn gzip_profile_uses_only_what_adu_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = pair(dir.path(), recompress::Profile::gzip());
+    let d = dir.path().join("d.diff");
+    let o = create(
+        &s,
+        &t,
+        &d,
+        &Options::new(Profile::Gzip, dir.path().join("work")),
+    )
+    .unwrap();
+    assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+    assert_eq!(o.stats.recreated.len(), 1);
+    let (archive, _) = delta::read_path(&d, &delta::ReadLimits::default()).unwrap();
+    for set in &archive.recipe_sets {
+        for r in &set.recipes {
+            assert!(
+                !matches!(r, Recipe::ZstdCompression { .. }),
+                "zstd_compression in a gzip-profile delta"
+            );
+            assert!(
+                !matches!(r, Recipe::ZstdDecompression { basis: None, .. }),
+                "basis-less zstd frame in a gzip-profile delta"
+            );
+        }
+    }
+    assert!(!delta::inspect::inspect(&archive).needs_diffgen_applier);
+}
+
+#[test]
+fn deterministic_and_the_working_folder_is_a_safe_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = pair(dir.path(), recompress::Profile::zstd(3));
+    let work = dir.path().join("work");
+    let a = dir.path().join("a.diff");
+    let b = dir.path().join("b.diff");
+    create(&s, &t, &a, &Options::new(Profile::Extended, work.clone())).unwrap();
+    // Second run reuses the cached contents; a fresh folder must give the same bytes too.
+    create(&s, &t, &b, &Options::new(Profile::Extended, work.clone())).unwrap();
+    assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+    create(
+        &s,
+        &t,
+        &b,
+        &Options::new(Profile::Extended, dir.path().join("fresh")),
+    )
+    .unwrap();
+    assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+    // The same working folder for other inputs: still correct.
+    let (s2, t2) = (
+        testdata("swu/sample-crc.swu"),
+        testdata("swu/sample-newc.swu"),
+    );
+    let c = dir.path().join("c.diff");
+    create(&s2, &t2, &c, &Options::new(Profile::Gzip, work)).unwrap();
+    assert_eq!(apply(&s2, &c, dir.path()), fs::read(&t2).unwrap());
+}
+
+#[test]
+fn identical_archives_give_a_tiny_delta() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = pair(dir.path(), recompress::Profile::zstd(3));
+    let d = dir.path().join("d.diff");
+    let o = create(
+        &s,
+        &s,
+        &d,
+        &Options::new(Profile::Gzip, dir.path().join("w")),
+    )
+    .unwrap();
+    assert!(o.delta_len < 2000, "{} bytes", o.delta_len);
+    assert_eq!(apply(&s, &d, dir.path()), fs::read(&s).unwrap());
+}
+
+fn swu_file(path: &Path, members: &[(&str, Vec<u8>)]) {
+    swu_file_padded(path, members, true)
+}
+
+fn swu_file_padded(path: &Path, members: &[(&str, Vec<u8>)], pad_to_512: bool) {
+    let mut desc = String::from("software = { images = (");
+    for (i, (name, data)) in members.iter().enumerate() {
+        let comp = if name.ends_with(".gz") {
+            "compressed = \"zlib\"; "
+        } else {
+            ""
+        };
+        desc.push_str(&format!(
+            "{}{{ filename = \"{name}\"; device = \"/dev/x\"; {comp}sha256 = \"{}\"; }}",
+            if i > 0 { ", " } else { "" },
+            swu::hex::encode(&Sha256::digest(data))
+        ));
+    }
+    desc.push_str("); };");
+    let mut w = Writer::new(Vec::new());
+    let h = Header::regular_file(Format::Crc, 0);
+    w.write_bytes(&h, "sw-description", desc.as_bytes())
+        .unwrap();
+    for (name, data) in members {
+        w.write_bytes(&h, name, data).unwrap();
+    }
+    let trailing: Option<&[u8]> = if pad_to_512 { None } else { Some(&[]) };
+    fs::write(path, w.finish(Format::Crc, None, trailing).unwrap()).unwrap();
+}
+
+#[test]
+fn bad_inputs_fail_cleanly_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d.diff");
+    let opts = Options::new(Profile::Gzip, dir.path().join("w"));
+    let good = testdata("swu/sample-crc.swu");
+    // Truncated source.
+    let bytes = fs::read(&good).unwrap();
+    let truncated = dir.path().join("trunc.swu");
+    fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(matches!(
+        create(&truncated, &good, &out, &opts),
+        Err(Error::Swu(_))
+    ));
+    // Target whose sha256 does not match its member.
+    let bad_target = dir.path().join("bad.swu");
+    swu_file(&bad_target, &[("img", b"data".to_vec())]);
+    let mut b = fs::read(&bad_target).unwrap();
+    let n = b.len();
+    let pos = b.windows(4).rposition(|w| w == b"data").unwrap();
+    b[pos] = b'D';
+    assert_eq!(n, b.len());
+    // Keep the crc checksum consistent so only the hash is wrong.
+    let a = swu::cpio::Archive::scan(
+        &b[..],
+        swu::cpio::ReadOptions {
+            verify_checksums: false,
+            hash_members: false,
+        },
+    )
+    .unwrap();
+    let m = a.member("img").unwrap();
+    let check_at = m.header_offset as usize + 6 + 8 * 12;
+    b[check_at..check_at + 8]
+        .copy_from_slice(format!("{:08X}", swu::cpio::byte_sum(0, b"Data")).as_bytes());
+    fs::write(&bad_target, &b).unwrap();
+    assert!(matches!(
+        create(&good, &bad_target, &out, &opts),
+        Err(Error::BadTarget(_))
+    ));
+    // A target of fresh random bytes and no padding: the delta cannot be smaller.
+    let mut x = 0x12345678u64;
+    let noise: Vec<u8> = (0..4_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let random_target = dir.path().join("random.swu");
+    swu_file_padded(&random_target, &[("img", noise)], false);
+    assert!(matches!(
+        create(&good, &random_target, &out, &opts),
+        Err(Error::NotSmaller { .. })
+    ));
+    assert!(!out.exists());
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".diffgen"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random archive pairs: edits, moves and zero runs in plain and gzip payloads; every
+    /// delta (both profiles) rebuilds its target exactly.
+    #[test]
+    fn random_pairs_round_trip(
+        seed in any::<u64>(),
+        edits in prop::collection::vec((0usize..60_000, prop::collection::vec(any::<u8>(), 1..200)), 0..6),
+        zeros in 0usize..100_000,
+        gz in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut x = seed | 1;
+        let mut rand = |n: usize| -> Vec<u8> { (0..n).map(|_| { x ^= x << 13; x ^= x >> 7; x ^= x << 17; (x % 7) as u8 + b'a' }).collect() };
+        let base = rand(64 * 1024);
+        let other = rand(20 * 1024);
+        let mut new = base.clone();
+        for (at, bytes) in &edits {
+            let at = at % new.len();
+            let end = (at + bytes.len()).min(new.len());
+            new[at..end].copy_from_slice(&bytes[..end - at]);
+        }
+        new.extend(std::iter::repeat_n(0u8, zeros));
+        new.extend_from_slice(&other[..8192]);
+        let enc = |d: &[u8]| if gz { deflate_bytes(DeflateParams::GZIP_PROFILE, d).unwrap() } else { d.to_vec() };
+        let name = if gz { "img.gz" } else { "img" };
+        let s = dir.path().join("s.swu");
+        let t = dir.path().join("t.swu");
+        swu_file(&s, &[(name, enc(&base)), ("other", other.clone())]);
+        swu_file(&t, &[(name, enc(&new)), ("other", other)]);
+        for profile in [Profile::Gzip, Profile::Extended] {
+            let d = dir.path().join("d.diff");
+            match create(&s, &t, &d, &Options::new(profile, dir.path().join("w"))) {
+                Ok(_) => prop_assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap()),
+                Err(Error::NotSmaller { .. }) => prop_assert!(!d.exists()),
+                Err(e) => return Err(TestCaseError::fail(e.to_string())),
+            }
+        }
+    }
+}
