@@ -36,13 +36,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show what is inside a .swu: members, sw-description artifacts, signature, hash checks.
+    /// Show what is inside a .swu, an ext2/3/4 image or a delta.
     ///
-    /// Lists every cpio member (offsets, sizes, crc checksum status), the artifacts that
+    /// .swu: every cpio member (offsets, sizes, crc checksum status), the artifacts that
     /// sw-description declares in every layout (images, files, scripts, bootenv; board and
     /// collection sections; links), whether the archive is signed, and whether every
-    /// referenced member exists and matches its sha256. Exits 1 if SWUpdate would reject
-    /// the archive for any of these reasons.
+    /// referenced member exists and matches its sha256; exit 1 if SWUpdate would reject it.
+    /// With --member NAME, the ext image inside that member (decompressed if needed).
+    ///
+    /// ext2/3/4 image: the filesystem summary, every file with its physical block runs, and
+    /// the owner of every block (metadata, files, free): what the delta planner sees.
+    ///
+    /// Delta: header, source and target identity, recipe counts and bytes by type, inline
+    /// assets and remainder, and the recipe graph (--graph).
     Inspect(InspectArgs),
 
     /// Recompress a target .swu deterministically and re-sign it.
@@ -279,8 +285,14 @@ pub struct CachePathArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The .swu file to inspect.
+    /// The .swu, ext2/3/4 image or delta to inspect.
     pub file: PathBuf,
+    /// Inspect the ext image in this member of the .swu.
+    #[arg(long, value_name = "NAME")]
+    pub member: Option<String>,
+    /// For deltas: list every recipe (the recipe graph).
+    #[arg(long)]
+    pub graph: bool,
     /// Print the report as JSON on stdout (for scripts and CI).
     #[arg(long)]
     pub json: bool,

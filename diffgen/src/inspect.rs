@@ -2,7 +2,9 @@
 //! hash checks, as text for people or JSON for scripts. Exit code 1 when SWUpdate would reject
 //! the archive.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -76,8 +78,65 @@ struct BootenvInfo {
     selections: Vec<String>,
 }
 
+/// What a file is, from its first bytes.
+enum FileType {
+    Swu,
+    Delta,
+    Ext,
+}
+
+fn file_type(path: &Path) -> Result<FileType, Failure> {
+    let mut f = File::open(path)
+        .map_err(|e| Failure::new(format!("cannot read: {e} ({})", path.display())))?;
+    let mut head = vec![0u8; 1082];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => {
+                return Err(Failure::new(format!(
+                    "cannot read: {e} ({})",
+                    path.display()
+                )))
+            }
+        }
+    }
+    let head = &head[..n];
+    if head.starts_with(b"070701") || head.starts_with(b"070702") {
+        Ok(FileType::Swu)
+    } else if head.starts_with(delta::archive::MAGIC) {
+        Ok(FileType::Delta)
+    } else if head.len() >= 1082 && head[1080..1082] == [0x53, 0xEF] {
+        Ok(FileType::Ext)
+    } else if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("swu"))
+    {
+        // Named like an archive: let the cpio reader say precisely what is wrong.
+        Ok(FileType::Swu)
+    } else {
+        Err(Failure::new(format!(
+            "not a .swu (cpio newc/crc), an ADU delta (PAMZ) or an ext2/3/4 image ({})",
+            path.display()
+        )))
+    }
+}
+
 pub fn run(args: &InspectArgs) -> Result<ExitCode, Failure> {
+    match file_type(&args.file)? {
+        FileType::Delta => return inspect_delta(args),
+        FileType::Ext => {
+            let f = File::open(&args.file)
+                .map_err(|e| Failure::new(format!("cannot read: {e} ({})", args.file.display())))?;
+            return inspect_ext(f, None, args);
+        }
+        FileType::Swu => {}
+    }
     let swu = Swu::open(&args.file)?;
+    if let Some(name) = &args.member {
+        return inspect_member(&swu, name, args);
+    }
     let report = build(&swu);
     let mut out = std::io::stdout().lock();
     let written = if args.json {
@@ -292,4 +351,106 @@ fn print_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         writeln!(out, "\nResult: FAILED ({} problems)", r.problems.len())?;
     }
     Ok(())
+}
+
+/// Prints a report as JSON or text.
+fn emit(
+    args: &InspectArgs,
+    json: impl FnOnce() -> String,
+    text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        writeln!(out, "{}", json())
+    } else {
+        text(&mut out)
+    };
+    written.map_err(|e| Failure::new(format!("cannot write the report: {e} (stdout)")))
+}
+
+fn inspect_delta(args: &InspectArgs) -> Result<ExitCode, Failure> {
+    let (archive, _) = delta::read_path(&args.file, &delta::ReadLimits::default())
+        .map_err(|e| Failure::new(format!("{e} ({})", args.file.display())))?;
+    let inspection = delta::inspect::inspect(&archive);
+    emit(
+        args,
+        || serde_json::to_string_pretty(&inspection).expect("plain data"),
+        |out| out.write_all(delta::inspect::render_text(&inspection, args.graph).as_bytes()),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The ext image at `offset`/`len` of `file` (the whole file if `None`).
+fn inspect_ext(
+    file: File,
+    range: Option<(u64, u64)>,
+    args: &InspectArgs,
+) -> Result<ExitCode, Failure> {
+    let what = args.member.as_deref().map_or_else(
+        || args.file.display().to_string(),
+        |m| format!("{}: member {m}", args.file.display()),
+    );
+    let fail = |e: ext4::Error| Failure::new(format!("{e} ({what})"));
+    let fs = match range {
+        Some((offset, len)) => ext4::Filesystem::open_at(file, offset, len),
+        None => ext4::Filesystem::open(file),
+    }
+    .map_err(fail)?;
+    let report = fs.report().map_err(fail)?;
+    emit(
+        args,
+        || serde_json::to_string_pretty(&report).expect("plain data"),
+        |out| {
+            let mut buf = Vec::new();
+            report.write_text(&mut buf)?;
+            out.write_all(&buf)
+        },
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The ext image in a member: read in place, or decompressed into a temp file first.
+fn inspect_member(swu: &Swu, name: &str, args: &InspectArgs) -> Result<ExitCode, Failure> {
+    let entry = swu
+        .archive
+        .member(name)
+        .ok_or_else(|| Failure::new(format!("no member \"{name}\" ({})", args.file.display())))?;
+    let io_fail =
+        |e: std::io::Error| Failure::new(format!("cannot read: {e} ({})", args.file.display()));
+    let mut file = File::open(&args.file).map_err(io_fail)?;
+    let mut head = [0u8; 4];
+    let n = swu::cpio::member_reader(&mut file, entry)
+        .and_then(|mut r| r.read(&mut head))
+        .map_err(io_fail)?;
+    let compressed: Option<Box<dyn Read>> = if head[..n].starts_with(&[0x1f, 0x8b]) {
+        let raw = swu::cpio::member_reader(File::open(&args.file).map_err(io_fail)?, entry)
+            .map_err(io_fail)?;
+        Some(codec::zlib::inflater(
+            codec::zlib::Container::Gzip,
+            std::io::BufReader::new(raw),
+            true,
+        ))
+    } else if head[..n] == [0x28, 0xb5, 0x2f, 0xfd] {
+        let raw = swu::cpio::member_reader(File::open(&args.file).map_err(io_fail)?, entry)
+            .map_err(io_fail)?;
+        Some(codec::zstd::decoder(raw, None, 31).map_err(io_fail)?)
+    } else {
+        None
+    };
+    match compressed {
+        None => inspect_ext(file, Some((entry.data_offset(), entry.data_len())), args),
+        Some(mut reader) => {
+            let dir = cleanup::TempDir::new_in(&std::env::temp_dir(), "diffgen-inspect-")
+                .map_err(io_fail)?;
+            let path = dir.path().join("image");
+            let mut out = File::create(&path).map_err(io_fail)?;
+            std::io::copy(&mut reader, &mut out).map_err(|e| {
+                Failure::new(format!(
+                    "cannot decompress member \"{name}\": {e} ({})",
+                    args.file.display()
+                ))
+            })?;
+            inspect_ext(File::open(&path).map_err(io_fail)?, None, args)
+        }
+    }
 }
