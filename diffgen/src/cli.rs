@@ -103,7 +103,9 @@ const CREATE_EXAMPLES: &str = "\
 Examples:
   diffgen create --source v1.swu --target v2-recompressed.swu -o v1-to-v2.diff
   diffgen create --source v1.swu --target v2.swu --recompressed v2-rec.swu --sign ./sign.sh -o d.diff
-  diffgen create --source v1.swu --target v2-adu.swu --profile gzip -o d.diff --json";
+  diffgen create --source v1.swu --target v2-adu.swu --profile gzip -o d.diff --json
+  diffgen create --source v1.0.swu --source v1.1.swu --target v2.swu -o deltas/ \\
+      --provider Contoso --name Toaster --version 2.0 --compat model=toaster";
 
 const MANIFEST_EXAMPLES: &str = "\
 Examples:
@@ -171,15 +173,23 @@ pub enum ProfileArg {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// The source SWU, exactly as devices hold it.
-    #[arg(long, value_name = "FILE")]
-    pub source: PathBuf,
+    /// The source SWU, exactly as devices hold it. Repeat for several old releases: one
+    /// delta each (the target is recompressed and decompressed once).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub source: Vec<PathBuf>,
     /// The target SWU (recompressed already, or see --recompressed).
     #[arg(long, value_name = "FILE")]
     pub target: PathBuf,
-    /// Where to write the delta (written atomically, after verification).
-    #[arg(short, long, value_name = "FILE")]
+    /// Where to write the delta (written atomically, after verification). With several
+    /// sources: a folder, where each delta is named <source>-to-<target>.diff.
+    #[arg(short, long, value_name = "PATH")]
     pub output: PathBuf,
+    /// Also write the import manifest (needs --provider, --name, --version, --compat);
+    /// default name <target>.importmanifest.json next to the deltas.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     /// Recompress the target into this file first and build the delta against it.
     #[arg(long, value_name = "FILE")]
     pub recompressed: Option<PathBuf>,
@@ -226,6 +236,12 @@ pub struct ApplyArgs {
     pub json: bool,
 }
 
+impl CreateArgs {
+    pub fn sources(&self) -> impl Iterator<Item = &PathBuf> {
+        self.source.iter()
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ManifestArgs {
     /// The (recompressed) target SWU, as you import it.
@@ -237,17 +253,27 @@ pub struct ManifestArgs {
     /// The source SWU of the delta at the same position, exactly as devices hold it.
     #[arg(long, value_name = "FILE")]
     pub source: Vec<PathBuf>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+    /// Where to write the manifest (written atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// The update's identity and installation step, for import manifests.
+#[derive(Debug, Args, Clone)]
+pub struct IdentityArgs {
     /// Update provider (1-64 of a-z A-Z 0-9 . -); devices look cached sources up under it.
     #[arg(long)]
-    pub provider: String,
+    pub provider: Option<String>,
     /// Update name (1-64 of a-z A-Z 0-9 . -).
     #[arg(long)]
-    pub name: String,
+    pub name: Option<String>,
     /// Update version: 2 to 4 numbers, e.g. 2.0 or 2024.11.8.
     #[arg(long)]
-    pub version: String,
+    pub version: Option<String>,
     /// A compatibility set, key=value[,key=value] (1-5 properties); repeat for up to 10 sets.
-    #[arg(long = "compat", value_name = "KEY=VALUE,...", required = true)]
+    #[arg(long = "compat", value_name = "KEY=VALUE,...")]
     pub compat: Vec<String>,
     /// Installation step handler.
     #[arg(long, default_value = manifest::DEFAULT_STEP_HANDLER)]
@@ -262,9 +288,6 @@ pub struct ManifestArgs {
     /// createdDateTime (ISO 8601); default: now, or SOURCE_DATE_EPOCH when set.
     #[arg(long, value_name = "ISO8601")]
     pub created: Option<String>,
-    /// Where to write the manifest (written atomically).
-    #[arg(short, long, value_name = "FILE")]
-    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -11,14 +11,17 @@ use std::time::Instant;
 use delta::Profile;
 use serde::Serialize;
 
-use crate::cli::{CompressionArg, CreateArgs, ProfileArg};
+use crate::cli::{CompressionArg, CreateArgs, IdentityArgs, ProfileArg};
 use crate::failure::Failure;
 
-/// One delta to make.
+/// Deltas to make: one per source, to one target.
 pub struct Job {
-    pub source: PathBuf,
+    pub sources: Vec<PathBuf>,
     pub target: PathBuf,
-    pub output: PathBuf,
+    /// One output path per source.
+    pub outputs: Vec<PathBuf>,
+    /// Write the import manifest here, with this identity.
+    pub manifest: Option<(PathBuf, IdentityArgs)>,
     /// Recompress the target into this file first, with these options.
     pub recompress: Option<(PathBuf, recompress::Options)>,
     pub profile: ProfileArg,
@@ -26,6 +29,13 @@ pub struct Job {
     pub work: Option<PathBuf>,
     pub logs: Option<PathBuf>,
     pub verify: bool,
+}
+
+/// What a run made.
+#[derive(Serialize)]
+pub struct RunSummary {
+    pub deltas: Vec<Summary>,
+    pub manifest: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -75,7 +85,7 @@ fn choose_profile(choice: ProfileArg, target: &Path) -> Result<Profile, Failure>
     Ok(Profile::Gzip)
 }
 
-pub fn execute(job: &Job) -> Result<Summary, Failure> {
+pub fn execute(job: &Job) -> Result<RunSummary, Failure> {
     let start = Instant::now();
     let target = match &job.recompress {
         Some((path, options)) => {
@@ -95,19 +105,70 @@ pub fn execute(job: &Job) -> Result<Summary, Failure> {
     let work = match &job.work {
         Some(w) => w.join("diffgen"),
         None => {
-            temp_work = cleanup::TempDir::new_in(&parent_of(&job.output), ".diffgen-work-")
+            let first = job
+                .outputs
+                .first()
+                .map(|o| parent_of(o))
+                .unwrap_or_else(|| PathBuf::from("."));
+            temp_work = cleanup::TempDir::new_in(&first, ".diffgen-work-")
                 .map_err(|e| Failure::new(format!("cannot create a working folder: {e}")))?;
             temp_work.path().to_path_buf()
         }
     };
+    // One working folder for all sources: the target's contents are decompressed once.
     let mut options = generate::Options::new(profile, work);
     options.verify = job.verify;
-    let outcome = generate::create(&job.source, &target, &job.output, &options)
-        .map_err(|e| Failure::new(e.to_string()))?;
-    let summary = Summary {
-        source: job.source.display().to_string(),
+    let mut deltas = Vec::new();
+    for (source, output) in job.sources.iter().zip(&job.outputs) {
+        let run_start = Instant::now();
+        let outcome = generate::create(source, &target, output, &options)
+            .map_err(|e| Failure::new(format!("{e} (delta from {})", source.display())))?;
+        deltas.push(summarize(
+            source, &target, output, profile, &outcome, run_start,
+        ));
+    }
+    if !deltas.is_empty() {
+        // The first delta's time includes recompression and set-up.
+        let first = deltas_total(start, &deltas[1..]);
+        deltas[0].total_seconds = first;
+    }
+    let manifest = match &job.manifest {
+        Some((path, identity)) => {
+            let pairs: Vec<(PathBuf, PathBuf)> = job
+                .outputs
+                .iter()
+                .cloned()
+                .zip(job.sources.iter().cloned())
+                .collect();
+            crate::manifest_cmd::write_manifest(identity, &target, &pairs, path)?;
+            Some(path.display().to_string())
+        }
+        None => None,
+    };
+    let run = RunSummary { deltas, manifest };
+    if let Some(logs) = &job.logs {
+        write_logs(logs, &run, &job.outputs)?;
+    }
+    Ok(run)
+}
+
+/// Wall time of the whole run minus that of the other deltas.
+fn deltas_total(start: Instant, others: &[Summary]) -> f64 {
+    start.elapsed().as_secs_f64() - others.iter().map(|s| s.total_seconds).sum::<f64>()
+}
+
+fn summarize(
+    source: &Path,
+    target: &Path,
+    output: &Path,
+    profile: Profile,
+    outcome: &generate::Outcome,
+    start: Instant,
+) -> Summary {
+    Summary {
+        source: source.display().to_string(),
         target: target.display().to_string(),
-        output: job.output.display().to_string(),
+        output: output.display().to_string(),
         profile: match profile {
             Profile::Extended => "zstd (diffgen applier)",
             Profile::Gzip => "gzip (ADU stock applier)",
@@ -130,11 +191,7 @@ pub fn execute(job: &Job) -> Result<Summary, Failure> {
             .map(|(s, d)| (*s, d.as_secs_f64()))
             .collect(),
         total_seconds: start.elapsed().as_secs_f64(),
-    };
-    if let Some(logs) = &job.logs {
-        write_logs(logs, &summary, &job.output)?;
     }
-    Ok(summary)
 }
 
 fn parent_of(p: &Path) -> PathBuf {
@@ -149,15 +206,29 @@ fn write_log(path: &Path, text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::new(format!("cannot write the log: {e} ({})", path.display())))
 }
 
-fn write_logs(logs: &Path, summary: &Summary, delta_path: &Path) -> Result<(), Failure> {
-    write_log(&logs.join("diffgen.log"), &text(summary))?;
-    let json = serde_json::to_string_pretty(summary).expect("plain data");
+fn write_logs(logs: &Path, run: &RunSummary, outputs: &[PathBuf]) -> Result<(), Failure> {
+    let log: String = run.deltas.iter().map(text).collect::<Vec<_>>().join("\n");
+    write_log(&logs.join("diffgen.log"), &log)?;
+    let json = serde_json::to_string_pretty(run).expect("plain data");
     write_log(&logs.join("report.json"), &json)?;
-    let (archive, _) = delta::read_path(delta_path, &delta::ReadLimits::default())
-        .map_err(|e| Failure::new(format!("cannot read back the delta: {e}")))?;
-    let graph =
-        serde_json::to_string_pretty(&delta::inspect::inspect(&archive)).expect("plain data");
-    write_log(&logs.join("diff.json"), &graph)
+    for delta_path in outputs {
+        let (archive, _) = delta::read_path(delta_path, &delta::ReadLimits::default())
+            .map_err(|e| Failure::new(format!("cannot read back the delta: {e}")))?;
+        let graph =
+            serde_json::to_string_pretty(&delta::inspect::inspect(&archive)).expect("plain data");
+        let name = if outputs.len() == 1 {
+            "diff.json".to_string()
+        } else {
+            format!(
+                "diff-{}.json",
+                delta_path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            )
+        };
+        write_log(&logs.join(name), &graph)?;
+    }
+    Ok(())
 }
 
 pub fn text(s: &Summary) -> String {
@@ -196,8 +267,16 @@ pub fn text(s: &Summary) -> String {
     t
 }
 
+/// `v1.0.swu` → `v1.0`.
+fn stem(p: &Path) -> String {
+    let name = p
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    name.strip_suffix(".swu").unwrap_or(&name).to_string()
+}
+
 pub fn run(args: &CreateArgs) -> Result<ExitCode, Failure> {
-    for p in [&args.source, &args.target] {
+    for p in args.sources().chain([&args.target]) {
         if !p.is_file() {
             return Err(Failure::new(format!("not a file ({})", p.display())));
         }
@@ -210,6 +289,42 @@ pub fn run(args: &CreateArgs) -> Result<ExitCode, Failure> {
             ))
         })?;
     }
+    let target_name = stem(args.recompressed.as_ref().unwrap_or(&args.target));
+    let outputs: Vec<PathBuf> = if args.source.len() == 1 && !args.output.is_dir() {
+        vec![args.output.clone()]
+    } else {
+        std::fs::create_dir_all(&args.output).map_err(|e| {
+            Failure::new(format!(
+                "cannot create the output folder: {e} ({})",
+                args.output.display()
+            ))
+        })?;
+        let names: Vec<PathBuf> = args
+            .source
+            .iter()
+            .map(|s| {
+                args.output
+                    .join(format!("{}-to-{target_name}.diff", stem(s)))
+            })
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                return Err(Failure::new(format!(
+                    "two sources would write the same delta ({}); give them different file names",
+                    n.display()
+                )));
+            }
+        }
+        names
+    };
+    let manifest = if crate::manifest_cmd::wanted(&args.identity) || args.manifest.is_some() {
+        let path = args.manifest.clone().unwrap_or_else(|| {
+            parent_of(&outputs[0]).join(format!("{target_name}.importmanifest.json"))
+        });
+        Some((path, args.identity.clone()))
+    } else {
+        None
+    };
     let recompress = args.recompressed.as_ref().map(|path| {
         let profile = match args.compression {
             CompressionArg::Zstd => recompress::Profile::zstd(3),
@@ -225,23 +340,29 @@ pub fn run(args: &CreateArgs) -> Result<ExitCode, Failure> {
         )
     });
     let job = Job {
-        source: args.source.clone(),
+        sources: args.source.clone(),
         target: args.target.clone(),
-        output: args.output.clone(),
+        outputs,
+        manifest,
         recompress,
         profile: args.profile,
         work: args.work.clone(),
         logs: args.logs.clone(),
         verify: !args.no_verify,
     };
-    let summary = execute(&job)?;
+    let run = execute(&job)?;
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&summary).expect("plain data")
+            serde_json::to_string_pretty(&run).expect("plain data")
         );
     } else {
-        print!("{}", text(&summary));
+        for s in &run.deltas {
+            print!("{}", text(s));
+        }
+        if let Some(m) = &run.manifest {
+            println!("Import manifest: {m}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -71,9 +71,10 @@ pub fn run(args: &[OsString]) -> Result<ExitCode, Failure> {
     // The 6/7-argument form recompresses (and re-signs) the target first, as DiffGenTool
     // 1.0/2.0 did; the zstd profile is diffgen's default.
     let job = crate::create::Job {
-        source: invocation.source.clone(),
+        sources: vec![invocation.source.clone()],
         target: invocation.target.clone(),
-        output: invocation.output.clone(),
+        outputs: vec![invocation.output.clone()],
+        manifest: None,
         recompress: invocation.recompressed_target.clone().map(|path| {
             (
                 path,
@@ -89,8 +90,10 @@ pub fn run(args: &[OsString]) -> Result<ExitCode, Failure> {
         verify: true,
     };
     println!("Starting main task.");
-    let summary = crate::create::execute(&job)?;
-    print!("{}", crate::create::text(&summary));
+    let run = crate::create::execute(&job)?;
+    for summary in &run.deltas {
+        print!("{}", crate::create::text(summary));
+    }
     println!("Finished main task.");
     Ok(ExitCode::SUCCESS)
 }

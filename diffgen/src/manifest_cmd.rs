@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use base64::Engine;
 use manifest::{Delta, FileInfo, ManifestSpec, UpdateId};
 
-use crate::cli::{CachePathArgs, ManifestArgs};
+use crate::cli::{CachePathArgs, IdentityArgs, ManifestArgs};
 use crate::failure::Failure;
 
 fn fail(e: impl std::fmt::Display) -> Failure {
@@ -23,7 +23,45 @@ pub fn run(args: &ManifestArgs) -> Result<ExitCode, Failure> {
             args.source.len()
         )));
     }
-    let compatibility = args
+    let pairs: Vec<(PathBuf, PathBuf)> = args
+        .delta
+        .iter()
+        .cloned()
+        .zip(args.source.iter().cloned())
+        .collect();
+    write_manifest(&args.identity, &args.target, &pairs, &args.output)?;
+    println!("{}", args.output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether any identity option was given (then all required ones must be).
+pub fn wanted(id: &IdentityArgs) -> bool {
+    id.provider.is_some() || id.name.is_some() || id.version.is_some() || !id.compat.is_empty()
+}
+
+/// Builds, validates and writes the manifest for `target` and its (delta, source) pairs.
+/// Each delta must be for exactly that source and target (checked from its header).
+pub fn write_manifest(
+    id: &IdentityArgs,
+    target: &Path,
+    pairs: &[(PathBuf, PathBuf)],
+    output: &Path,
+) -> Result<(), Failure> {
+    let need = |v: &Option<String>, flag: &str| {
+        v.clone()
+            .ok_or_else(|| Failure::new(format!("the import manifest needs {flag}")))
+    };
+    let update_id = UpdateId {
+        provider: need(&id.provider, "--provider")?,
+        name: need(&id.name, "--name")?,
+        version: need(&id.version, "--version")?,
+    };
+    if id.compat.is_empty() {
+        return Err(Failure::new(
+            "the import manifest needs at least one --compat key=value set",
+        ));
+    }
+    let compatibility = id
         .compat
         .iter()
         .map(|c| {
@@ -31,43 +69,63 @@ pub fn run(args: &ManifestArgs) -> Result<ExitCode, Failure> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut handler_properties = BTreeMap::new();
-    for p in &args.handler_property {
+    for p in &id.handler_property {
         let (k, v) = p
             .split_once('=')
             .ok_or_else(|| Failure::new(format!("--handler-property \"{p}\" is not key=value")))?;
         handler_properties.insert(k.to_string(), v.to_string());
     }
-    let target = FileInfo::from_path(&args.target).map_err(fail)?;
-    let deltas = args
-        .delta
-        .iter()
-        .zip(&args.source)
-        .map(|(d, s)| {
-            let source = FileInfo::from_path(s).map_err(fail)?;
-            Ok(Delta {
-                delta: FileInfo::from_path(d).map_err(fail)?,
-                source_sha256: source.sha256,
-            })
-        })
-        .collect::<Result<Vec<_>, Failure>>()?;
+    let target_info = FileInfo::from_path(target).map_err(fail)?;
+    let mut deltas = Vec::new();
+    for (d, s) in pairs {
+        let source = FileInfo::from_path(s).map_err(fail)?;
+        check_delta_matches(d, &source, &target_info)?;
+        deltas.push(Delta {
+            delta: FileInfo::from_path(d).map_err(fail)?,
+            source_sha256: source.sha256,
+        });
+    }
     let spec = ManifestSpec {
-        update_id: UpdateId {
-            provider: args.provider.clone(),
-            name: args.name.clone(),
-            version: args.version.clone(),
-        },
-        description: args.description.clone(),
+        update_id,
+        description: id.description.clone(),
         compatibility,
-        handler: args.handler.clone(),
+        handler: id.handler.clone(),
         handler_properties,
-        target,
+        target: target_info,
         deltas,
-        created: args.created.clone().unwrap_or_else(manifest::now_utc),
+        created: id.created.clone().unwrap_or_else(manifest::now_utc),
     };
     let json = spec.to_json().map_err(fail)?;
-    write_atomically(&args.output, json.as_bytes())?;
-    println!("{}", args.output.display());
-    Ok(ExitCode::SUCCESS)
+    write_atomically(output, json.as_bytes())
+}
+
+/// A delta names its source and target (length and SHA-256) in its header: they must be
+/// these files, or devices would fail to apply it (or rebuild something else).
+fn check_delta_matches(
+    delta_path: &Path,
+    source: &FileInfo,
+    target: &FileInfo,
+) -> Result<(), Failure> {
+    let (archive, _) = delta::read_path(delta_path, &delta::ReadLimits::default())
+        .map_err(|e| Failure::new(format!("{e} ({})", delta_path.display())))?;
+    let same = |item: &delta::Item, f: &FileInfo| {
+        item.length() == f.size && item.sha256_bytes() == Some(&f.sha256)
+    };
+    if !same(&archive.source, source) {
+        return Err(Failure::new(format!(
+            "the delta was made for another source than {} ({})",
+            source.filename,
+            delta_path.display()
+        )));
+    }
+    if !same(&archive.target, target) {
+        return Err(Failure::new(format!(
+            "the delta rebuilds another target than {} ({})",
+            target.filename,
+            delta_path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Writes a temp file next to `path` and renames it into place.

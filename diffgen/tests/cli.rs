@@ -580,9 +580,9 @@ fn legacy_forms_create_a_verified_delta_with_logs() {
     let report: Value =
         serde_json::from_str(&fs::read_to_string(dir.path().join("logs/report.json")).unwrap())
             .unwrap();
-    assert_eq!(report["verified"], true);
+    assert_eq!(report["deltas"][0]["verified"], true);
     assert_eq!(
-        report["delta_size"],
+        report["deltas"][0]["delta_size"],
         fs::metadata(dir.path().join("out/x.diff")).unwrap().len()
     );
     // The delta applies through the CLI and rebuilds v2.
@@ -678,9 +678,11 @@ fn create_command_json_and_profiles() {
         ]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(v["profile"], expected);
-        assert_eq!(v["verified"], true);
-        assert!(v["delta_size"].as_u64().unwrap() < v["target_size"].as_u64().unwrap());
+        let d = &v["deltas"][0];
+        assert_eq!(d["profile"], expected);
+        assert_eq!(d["verified"], true);
+        assert!(d["delta_size"].as_u64().unwrap() < d["target_size"].as_u64().unwrap());
+        assert!(v["manifest"].is_null());
     }
     let line = assert_error(&run_str(&[
         "create",
@@ -781,66 +783,87 @@ fn b64(data: &[u8]) -> String {
 #[test]
 fn manifest_lists_target_and_each_delta_with_its_source() {
     let dir = tempfile::tempdir().unwrap();
-    let w = |name: &str, data: &[u8]| {
-        let p = dir.path().join(name);
-        fs::write(&p, data).unwrap();
-        p
-    };
-    let target = w("t-3.0.swu", b"target bytes");
-    let d1 = w("1-to-3.diff", b"delta one");
-    let s1 = w("t-1.0.swu", b"source one");
-    let d2 = w("2-to-3.diff", b"delta two!");
-    let s2 = w("t-2.0.swu", b"source two");
-    let out = dir.path().join("out/im.json");
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let target = testdata("swu/release-v2.swu").to_str().unwrap().to_string();
+    let s1 = testdata("swu/release-v1.swu").to_str().unwrap().to_string();
+    let s2 = testdata("swu/sample-crc.swu").to_str().unwrap().to_string();
+    for (s, out) in [(&s1, "1-to-3.diff"), (&s2, "2-to-3.diff")] {
+        let o = run_str(&[
+            "create",
+            "--source",
+            s,
+            "--target",
+            &target,
+            "-o",
+            &d(out),
+            "--profile",
+            "gzip",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
     fs::create_dir(dir.path().join("out")).unwrap();
-    let args: Vec<&std::ffi::OsStr> = vec![
-        "manifest".as_ref(),
-        "--target".as_ref(),
-        target.as_os_str(),
-        "--delta".as_ref(),
-        d1.as_os_str(),
-        "--source".as_ref(),
-        s1.as_os_str(),
-        "--delta".as_ref(),
-        d2.as_os_str(),
-        "--source".as_ref(),
-        s2.as_os_str(),
-        "--provider".as_ref(),
-        "Contoso".as_ref(),
-        "--name".as_ref(),
-        "Toaster".as_ref(),
-        "--version".as_ref(),
-        "3.0".as_ref(),
-        "--compat".as_ref(),
-        "manufacturer=contoso,model=toaster".as_ref(),
-        "--compat".as_ref(),
-        "manufacturer=contoso,model=oven".as_ref(),
-        "--handler-property".as_ref(),
-        "installedCriteria=3.0-release".as_ref(),
-        "--created".as_ref(),
-        "2025-01-01T00:00:00Z".as_ref(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ];
-    let o = run(&args);
+    let out = d("out/im.json");
+    let base: Vec<String> = [
+        "manifest",
+        "--target",
+        &target,
+        "--delta",
+        &d("1-to-3.diff"),
+        "--source",
+        &s1,
+        "--delta",
+        &d("2-to-3.diff"),
+        "--source",
+        &s2,
+        "--provider",
+        "Contoso",
+        "--name",
+        "Toaster",
+        "--version",
+        "3.0",
+        "--compat",
+        "manufacturer=contoso,model=toaster",
+        "--compat",
+        "manufacturer=contoso,model=oven",
+        "--handler-property",
+        "installedCriteria=3.0-release",
+        "--created",
+        "2025-01-01T00:00:00Z",
+        "-o",
+        &out,
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    let args = |v: &[String]| -> Output {
+        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+        run_str(&refs)
+    };
+    let o = args(&base);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&fs::read_to_string(&out).unwrap()).unwrap();
     let f = &v["files"][0];
-    assert_eq!(f["filename"], "t-3.0.swu");
-    assert_eq!(f["sizeInBytes"], 12);
-    assert_eq!(f["hashes"]["sha256"], b64(b"target bytes"));
+    assert_eq!(f["filename"], "release-v2.swu");
+    assert_eq!(f["sizeInBytes"], fs::metadata(&target).unwrap().len());
+    assert_eq!(f["hashes"]["sha256"], b64(&fs::read(&target).unwrap()));
     assert_eq!(f["downloadHandler"]["id"], "microsoft/delta:1");
     let r = f["relatedFiles"].as_array().unwrap();
     assert_eq!(r.len(), 2);
-    assert_eq!(r[0]["hashes"]["sha256"], b64(b"delta one"));
+    assert_eq!(
+        r[0]["hashes"]["sha256"],
+        b64(&fs::read(d("1-to-3.diff")).unwrap())
+    );
     assert_eq!(
         r[0]["properties"]["microsoft.sourceFileHash"],
-        b64(b"source one")
+        b64(&fs::read(&s1).unwrap())
     );
-    assert_eq!(r[1]["sizeInBytes"], 10);
+    assert_eq!(
+        r[1]["sizeInBytes"],
+        fs::metadata(d("2-to-3.diff")).unwrap().len()
+    );
     assert_eq!(
         r[1]["properties"]["microsoft.sourceFileHash"],
-        b64(b"source two")
+        b64(&fs::read(&s2).unwrap())
     );
     assert_eq!(v["compatibility"].as_array().unwrap().len(), 2);
     assert_eq!(
@@ -851,32 +874,37 @@ fn manifest_lists_target_and_each_delta_with_its_source() {
 
     // Same inputs, same bytes.
     let first = fs::read(&out).unwrap();
-    assert_eq!(run(&args).status.code(), Some(0));
+    assert_eq!(args(&base).status.code(), Some(0));
     assert_eq!(fs::read(&out).unwrap(), first);
 
-    // Unpaired --delta/--source, invalid identity: clean errors, nothing written.
-    let bad = dir.path().join("bad.json");
-    let mut unpaired = args.clone();
-    unpaired.retain(|a| *a != s2.as_os_str());
-    let pos = unpaired
-        .iter()
-        .rposition(|a| *a == std::ffi::OsStr::new("--source"))
-        .unwrap();
-    unpaired.remove(pos);
-    let n = unpaired.len();
-    unpaired[n - 1] = bad.as_os_str();
-    let line = assert_error(&run(&unpaired));
+    // Unpaired --delta/--source, invalid identity, a file that is not a delta: clean errors,
+    // nothing written.
+    let bad = d("bad.json");
+    let with = |edit: &dyn Fn(&mut Vec<String>)| {
+        let mut v = base.clone();
+        let n = v.len();
+        v[n - 1] = bad.clone();
+        edit(&mut v);
+        v
+    };
+    let line = assert_error(&args(&with(&|v| {
+        let i = v.iter().rposition(|a| a == "--source").unwrap();
+        v.drain(i..i + 2);
+    })));
     assert!(line.contains("in pairs"), "{line}");
-    let mut invalid = args.clone();
-    let vpos = invalid
-        .iter()
-        .position(|a| *a == std::ffi::OsStr::new("--version"))
-        .unwrap();
-    invalid[vpos + 1] = "3".as_ref();
-    invalid[n + 1] = bad.as_os_str();
-    let line = assert_error(&run(&invalid));
+    let line = assert_error(&args(&with(&|v| {
+        let i = v.iter().position(|a| a == "--version").unwrap();
+        v[i + 1] = "3".into();
+    })));
     assert!(line.contains("updateId.version"), "{line}");
-    assert!(!bad.exists());
+    let not_delta = d("notes.txt");
+    fs::write(&not_delta, "not a delta").unwrap();
+    let line = assert_error(&args(&with(&|v| {
+        let i = v.iter().position(|a| a == "--delta").unwrap();
+        v[i + 1] = not_delta.clone();
+    })));
+    assert!(line.contains("PAMZ"), "{line}");
+    assert!(!Path::new(&bad).exists());
     let line = assert_error(&run_str(&[
         "manifest",
         "--target",
@@ -890,7 +918,7 @@ fn manifest_lists_target_and_each_delta_with_its_source() {
         "--compat",
         "a=b",
         "-o",
-        bad.to_str().unwrap(),
+        &bad,
     ]));
     assert!(line.contains("/nonexistent.swu"), "{line}");
 }
@@ -1009,4 +1037,126 @@ fn inspect_ext_images_members_and_deltas() {
     assert!(line.contains("not a .swu"), "{line}");
     let line = assert_error(&run_str(&["inspect", &v2, "--member", "sw-description"]));
     assert!(line.contains("member sw-description"), "{line}");
+}
+
+#[test]
+fn multi_source_release_with_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    // Two old releases as devices hold them, one new release.
+    let rec = |input: &str, out: &str| {
+        let o = run_str(&[
+            "recompress",
+            "--drop-signature",
+            testdata(input).to_str().unwrap(),
+            &d(out),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    };
+    rec("swu/release-v1.swu", "toaster-1.0.swu");
+    rec("swu/sample.swu", "toaster-0.9.swu");
+    rec("swu/release-v2.swu", "toaster-2.0.swu");
+    let o = run_str(&[
+        "create",
+        "--source",
+        &d("toaster-1.0.swu"),
+        "--source",
+        &d("toaster-0.9.swu"),
+        "--target",
+        &d("toaster-2.0.swu"),
+        "-o",
+        &d("out"),
+        "--work",
+        &d("work"),
+        "--provider",
+        "Contoso",
+        "--name",
+        "Toaster",
+        "--version",
+        "2.0",
+        "--compat",
+        "manufacturer=contoso,model=toaster",
+        "--created",
+        "2025-01-01T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["deltas"].as_array().unwrap().len(), 2);
+    let multi_a = fs::read(d("out/toaster-1.0-to-toaster-2.0.diff")).unwrap();
+    let multi_b = fs::read(d("out/toaster-0.9-to-toaster-2.0.diff")).unwrap();
+    // Each equals the delta a single-source run makes.
+    for (source, multi) in [("toaster-1.0.swu", &multi_a), ("toaster-0.9.swu", &multi_b)] {
+        let single = d(&format!("single-{source}.diff"));
+        let o = run_str(&[
+            "create",
+            "--source",
+            &d(source),
+            "--target",
+            &d("toaster-2.0.swu"),
+            "-o",
+            &single,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            fs::read(&single).unwrap() == *multi,
+            "{source}: multi-source delta differs"
+        );
+    }
+    // The manifest lists both, each with its source's hash.
+    let manifest_path = v["manifest"].as_str().unwrap().to_string();
+    assert!(
+        manifest_path.ends_with("toaster-2.0.importmanifest.json"),
+        "{manifest_path}"
+    );
+    let m: Value = serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let related = m["files"][0]["relatedFiles"].as_array().unwrap();
+    assert_eq!(related.len(), 2);
+    assert_eq!(related[0]["filename"], "toaster-1.0-to-toaster-2.0.diff");
+    assert_eq!(
+        related[0]["properties"]["microsoft.sourceFileHash"],
+        b64(&fs::read(d("toaster-1.0.swu")).unwrap())
+    );
+    assert_eq!(
+        related[1]["properties"]["microsoft.sourceFileHash"],
+        b64(&fs::read(d("toaster-0.9.swu")).unwrap())
+    );
+    assert_eq!(
+        m["files"][0]["hashes"]["sha256"],
+        b64(&fs::read(d("toaster-2.0.swu")).unwrap())
+    );
+    // The manifest command refuses a delta paired with the wrong source.
+    let line = assert_error(&run_str(&[
+        "manifest",
+        "--target",
+        &d("toaster-2.0.swu"),
+        "--delta",
+        &d("out/toaster-1.0-to-toaster-2.0.diff"),
+        "--source",
+        &d("toaster-0.9.swu"),
+        "--provider",
+        "Contoso",
+        "--name",
+        "Toaster",
+        "--version",
+        "2.0",
+        "--compat",
+        "a=b",
+        "-o",
+        &d("bad.json"),
+    ]));
+    assert!(line.contains("made for another source"), "{line}");
+    // Identity options without all required ones: refused before any work is published.
+    let line = assert_error(&run_str(&[
+        "create",
+        "--source",
+        &d("toaster-1.0.swu"),
+        "--target",
+        &d("toaster-2.0.swu"),
+        "-o",
+        &d("x.diff"),
+        "--provider",
+        "Contoso",
+    ]));
+    assert!(line.contains("needs --name"), "{line}");
 }
