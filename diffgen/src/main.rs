@@ -26,6 +26,10 @@ fn main() -> ExitCode {
     if let Err(e) = cleanup::install() {
         eprintln!("Warning: cannot watch for interruption signals: {e}");
     }
+    // Past a file-size limit (ulimit -f) the kernel would kill the process with SIGXFSZ;
+    // ignored, the write fails with EFBIG instead and is reported like any full disk.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let args: Vec<OsString> = std::env::args_os().collect();
     let result = if legacy::is_legacy_invocation(&args, &Cli::command()) {
         legacy::run(&args)
