@@ -14,3 +14,23 @@
 pub mod bsdiff;
 pub mod zlib;
 pub mod zstd;
+
+/// The compression a stream announces in its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sniffed {
+    /// gzip (`1f 8b 08`: deflate method).
+    Gzip,
+    /// A zstd frame (magic `28 b5 2f fd`).
+    Zstd,
+}
+
+/// What the first bytes of `head` announce, if gzip or zstd.
+pub fn sniff(head: &[u8]) -> Option<Sniffed> {
+    if head.starts_with(&[0x1f, 0x8b, 8]) {
+        Some(Sniffed::Gzip)
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(Sniffed::Zstd)
+    } else {
+        None
+    }
+}

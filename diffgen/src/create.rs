@@ -78,7 +78,7 @@ fn choose_profile(choice: ProfileArg, target: &Path) -> Result<Profile, Failure>
         let mut head = [0u8; 4];
         let mut r = swu::cpio::member_reader(&mut f, m).map_err(err)?;
         let n = r.read(&mut head).map_err(err)?;
-        if head[..n] == [0x28, 0xb5, 0x2f, 0xfd] {
+        if codec::sniff(&head[..n]) == Some(codec::Sniffed::Zstd) {
             return Ok(Profile::Extended);
         }
     }

@@ -422,20 +422,19 @@ fn inspect_member(swu: &Swu, name: &str, args: &InspectArgs) -> Result<ExitCode,
     let n = swu::cpio::member_reader(&mut file, entry)
         .and_then(|mut r| r.read(&mut head))
         .map_err(io_fail)?;
-    let compressed: Option<Box<dyn Read>> = if head[..n].starts_with(&[0x1f, 0x8b]) {
-        let raw = swu::cpio::member_reader(File::open(&args.file).map_err(io_fail)?, entry)
-            .map_err(io_fail)?;
-        Some(codec::zlib::inflater(
+    let raw = || -> Result<_, Failure> {
+        swu::cpio::member_reader(File::open(&args.file).map_err(io_fail)?, entry).map_err(io_fail)
+    };
+    let compressed: Option<Box<dyn Read>> = match codec::sniff(&head[..n]) {
+        Some(codec::Sniffed::Gzip) => Some(codec::zlib::inflater(
             codec::zlib::Container::Gzip,
-            std::io::BufReader::new(raw),
+            std::io::BufReader::new(raw()?),
             true,
-        ))
-    } else if head[..n] == [0x28, 0xb5, 0x2f, 0xfd] {
-        let raw = swu::cpio::member_reader(File::open(&args.file).map_err(io_fail)?, entry)
-            .map_err(io_fail)?;
-        Some(codec::zstd::decoder(raw, None, 31).map_err(io_fail)?)
-    } else {
-        None
+        )),
+        Some(codec::Sniffed::Zstd) => {
+            Some(codec::zstd::decoder(raw()?, None, 31).map_err(io_fail)?)
+        }
+        None => None,
     };
     match compressed {
         None => inspect_ext(file, Some((entry.data_offset(), entry.data_len())), args),

@@ -18,22 +18,10 @@ use codec::zstd::{self as zstd_codec, ZstdParams};
 use sha2::{Digest, Sha256};
 
 /// How a payload is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Gzip,
-    Zstd,
-}
+pub use codec::Sniffed as Kind;
 
 /// The compression a payload's first bytes announce.
-pub fn sniff(head: &[u8]) -> Option<Kind> {
-    if head.starts_with(&[0x1f, 0x8b, 8]) {
-        Some(Kind::Gzip)
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Some(Kind::Zstd)
-    } else {
-        None
-    }
-}
+pub use codec::sniff;
 
 /// Parameters that re-create a payload from its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

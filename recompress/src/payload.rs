@@ -196,10 +196,11 @@ fn check_magic(archive: &mut File, entry: &Entry, from: &str) -> Result<(), Stri
     let mut head = [0u8; 4];
     let mut r = cpio::member_reader(archive, entry).map_err(|e| e.to_string())?;
     let n = r.read(&mut head).map_err(|e| e.to_string())?;
-    let ok = match from {
-        "zlib" => n >= 2 && head[..2] == [0x1f, 0x8b],
-        _ => n == 4 && head == [0x28, 0xb5, 0x2f, 0xfd],
+    let expected = match from {
+        "zlib" => codec::Sniffed::Gzip,
+        _ => codec::Sniffed::Zstd,
     };
+    let ok = codec::sniff(&head[..n]) == Some(expected);
     if ok {
         Ok(())
     } else {
