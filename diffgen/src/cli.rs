@@ -19,6 +19,8 @@ DiffGenTool-compatible form (also used when the binary is installed as 'DiffGenT
   diffgen <source.swu> <target.swu> <output delta> <log folder> <working folder> [<recompressed target.swu> [\"<signing command>\"]]
   diffgen <source.swu> <target.swu> <output delta> <working folder>
     (logs then go to <working folder>/logs/<n>, the first n not yet used)
+  Either form may be followed by --provider P --name N --version V --compat k=v[,k=v]
+  [--manifest FILE] to write the ADU import manifest next to the delta.
 
 Examples:
   diffgen inspect release-2.0.swu

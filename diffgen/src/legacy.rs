@@ -56,8 +56,37 @@ pub struct Invocation {
     pub signing_command: Option<String>,
 }
 
+/// Options that may follow the positional arguments: the update identity, to write the
+/// import manifest next to the delta.
+#[derive(Debug, clap::Parser)]
+#[command(name = "diffgen", no_binary_name = true)]
+struct TrailingOptions {
+    #[command(flatten)]
+    identity: crate::cli::IdentityArgs,
+    /// Where to write the import manifest (default: <target>.importmanifest.json next to
+    /// the delta).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+}
+
 pub fn run(args: &[OsString]) -> Result<ExitCode, Failure> {
-    let operands = &args[1.min(args.len())..];
+    let all = &args[1.min(args.len())..];
+    // Positional arguments first; options (starting with "--") after them.
+    let split = all
+        .iter()
+        .position(|a| a.to_str().is_some_and(|s| s.starts_with("--")))
+        .unwrap_or(all.len());
+    let (operands, options) = all.split_at(split);
+    let options = <TrailingOptions as clap::Parser>::try_parse_from(options).map_err(|e| {
+        let text = e.to_string();
+        Failure::new(
+            text.lines()
+                .next()
+                .unwrap_or("bad option")
+                .trim_start_matches("error: ")
+                .to_string(),
+        )
+    })?;
     if !(4..=7).contains(&operands.len()) {
         for line in USAGE {
             eprintln!("{line}");
@@ -68,13 +97,36 @@ pub fn run(args: &[OsString]) -> Result<ExitCode, Failure> {
         )));
     }
     let invocation = parse(operands)?;
+    let manifest = if crate::manifest_cmd::wanted(&options.identity) || options.manifest.is_some() {
+        let target = invocation
+            .recompressed_target
+            .as_ref()
+            .unwrap_or(&invocation.target);
+        let stem = target
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let stem = stem.strip_suffix(".swu").unwrap_or(&stem).to_string();
+        let dir = match invocation.output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Some((
+            options
+                .manifest
+                .clone()
+                .unwrap_or_else(|| dir.join(format!("{stem}.importmanifest.json"))),
+            options.identity.clone(),
+        ))
+    } else {
+        None
+    };
     // The 6/7-argument form recompresses (and re-signs) the target first, as DiffGenTool
     // 1.0/2.0 did; the zstd profile is diffgen's default.
     let job = crate::create::Job {
         sources: vec![invocation.source.clone()],
         target: invocation.target.clone(),
         outputs: vec![invocation.output.clone()],
-        manifest: None,
+        manifest,
         recompress: invocation.recompressed_target.clone().map(|path| {
             (
                 path,
@@ -93,6 +145,9 @@ pub fn run(args: &[OsString]) -> Result<ExitCode, Failure> {
     let run = crate::create::execute(&job)?;
     for summary in &run.deltas {
         print!("{}", crate::create::text(summary));
+    }
+    if let Some(m) = &run.manifest {
+        println!("Import manifest: {m}");
     }
     println!("Finished main task.");
     Ok(ExitCode::SUCCESS)

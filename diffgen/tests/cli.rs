@@ -1160,3 +1160,46 @@ fn multi_source_release_with_manifest() {
     ]));
     assert!(line.contains("needs --name"), "{line}");
 }
+
+#[test]
+fn legacy_form_writes_the_manifest_with_identity_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let v1 = testdata("swu/release-v1.swu").to_str().unwrap().to_string();
+    let v2 = testdata("swu/release-v2.swu").to_str().unwrap().to_string();
+    let o = run_str(&[
+        &v1,
+        &v2,
+        &d("out/x.diff"),
+        &d("logs"),
+        &d("work"),
+        "--provider",
+        "Contoso",
+        "--name",
+        "Toaster",
+        "--version",
+        "2.0",
+        "--compat",
+        "model=toaster",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let m: Value =
+        serde_json::from_str(&fs::read_to_string(d("out/release-v2.importmanifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["files"][0]["relatedFiles"][0]["filename"], "x.diff");
+    assert_eq!(
+        m["files"][0]["relatedFiles"][0]["properties"]["microsoft.sourceFileHash"],
+        b64(&fs::read(&v1).unwrap())
+    );
+    let line = assert_error(&run_str(&[
+        &v1,
+        &v2,
+        &d("o.diff"),
+        &d("w4"),
+        "--provider",
+        "Contoso",
+    ]));
+    assert!(line.contains("needs --name"), "{line}");
+    let line = assert_error(&run_str(&[&v1, &v2, &d("o.diff"), &d("w4"), "--colour"]));
+    assert!(line.contains("--colour"), "{line}");
+}
