@@ -3,7 +3,7 @@
 # Idempotent: packages already present are skipped. Needs root or sudo.
 set -euo pipefail
 
-packages=(cpio zstd gzip openssl e2fsprogs python3 swupdate util-linux)
+packages=(cpio zstd gzip openssl e2fsprogs python3 swupdate util-linux bsdiff)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

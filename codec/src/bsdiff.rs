@@ -7,9 +7,9 @@
 //! 63 bits are the magnitude, bit 63 the sign. Each control triple (x, y, z) says: add x diff
 //! bytes to x old bytes, copy y extra bytes, then move the old position by z.
 //!
-//! - [`patch`]: a bounded, pull-based decoder ([`BspatchReader`]) that reads the old file by
+//! - [`patch`](mod@patch): a bounded, pull-based decoder ([`BspatchReader`]) that reads the old file by
 //!   positioned reads and never holds old or new in memory;
-//! - [`diff`] (feature `bsdiff-encoder`): an encoder over a suffix array that avoids the
+//! - [`diff`](mod@diff) (feature `bsdiff-encoder`): an encoder over a suffix array that avoids the
 //!   classic algorithm's quadratic behaviour on long near-matches.
 
 use std::io;

@@ -55,6 +55,20 @@ pub struct RecipeInfo {
     pub ingredients: Vec<ItemInfo>,
 }
 
+/// What applying the delta will take (planned for the source the delta declares).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ApplyNeeds {
+    /// Temp disk space: items spilled to temp files and their total size.
+    pub spilled_items: u64,
+    pub spill_bytes: u64,
+    /// Largest zstd basis, held in memory while decoding.
+    pub largest_zstd_basis: u64,
+    /// Recipes the applier will use (of all in the cookbook).
+    pub recipes_used: u64,
+    pub plan_depth: usize,
+}
+
 /// Everything about one archive (nested archives inside).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -72,6 +86,12 @@ pub struct Inspection {
     pub by_type: Vec<TypeCount>,
     /// Whether only diffgen's applier can apply it (uses `zstd_compression`, here or nested).
     pub needs_diffgen_applier: bool,
+    /// For the outermost archive: what an apply needs, or why the target cannot be made from
+    /// the declared source.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub apply_needs: Option<ApplyNeeds>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub unresolvable: Option<String>,
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub inline_assets: Option<ItemInfo>,
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
@@ -82,8 +102,26 @@ pub struct Inspection {
     pub recipe_graph: Vec<RecipeInfo>,
 }
 
-/// Describes `archive`.
+/// Describes `archive`, including what applying it needs.
 pub fn inspect(archive: &Archive) -> Inspection {
+    let mut i = describe(archive);
+    match crate::apply::requirements(archive) {
+        Ok(r) => {
+            i.apply_needs = Some(ApplyNeeds {
+                spilled_items: r.spilled_items,
+                spill_bytes: r.spill_bytes,
+                largest_zstd_basis: r.largest_zstd_basis,
+                recipes_used: r.recipes_used.iter().sum(),
+                plan_depth: r.plan_depth,
+            })
+        }
+        Err(e) => i.unresolvable = Some(e.to_string()),
+    }
+    i
+}
+
+/// Describes one archive and, recursively, its nested archives.
+fn describe(archive: &Archive) -> Inspection {
     let mut by_type: Vec<TypeCount> = RecipeType::ALL
         .iter()
         .map(|t| TypeCount {
@@ -114,10 +152,16 @@ pub fn inspect(archive: &Archive) -> Inspection {
         recipes: graph.len() as u64,
         by_type,
         needs_diffgen_applier: archive.uses_zstd_compression(),
+        apply_needs: None,
+        unresolvable: None,
         inline_assets: archive.inline_assets.map(|b| (&b.item).into()),
         remainder_compressed: archive.remainder.map(|b| (&b.item).into()),
         remainder_uncompressed: remainder_uncompressed.as_ref().map(ItemInfo::from),
-        nested: archive.nested.iter().map(|n| inspect(&n.archive)).collect(),
+        nested: archive
+            .nested
+            .iter()
+            .map(|n| describe(&n.archive))
+            .collect(),
         recipe_graph: graph,
     }
 }
@@ -174,16 +218,15 @@ fn render_into(out: &mut String, i: &Inspection, graph: bool, indent: &str) {
         "{indent}inline assets: {}",
         i.inline_assets.as_ref().map_or("none".to_string(), full)
     );
-    let _ = writeln!(
-        out,
-        "{indent}remainder: {} compressed, {} uncompressed",
-        i.remainder_compressed
-            .as_ref()
-            .map_or("none".to_string(), |r| format!("{} bytes", r.length)),
-        i.remainder_uncompressed
-            .as_ref()
-            .map_or("unknown".to_string(), |r| format!("{} bytes", r.length)),
-    );
+    let remainder = match (&i.remainder_compressed, &i.remainder_uncompressed) {
+        (None, _) => "none".to_string(),
+        (Some(c), Some(u)) => format!(
+            "{} bytes compressed, {} bytes uncompressed",
+            c.length, u.length
+        ),
+        (Some(c), None) => format!("{} bytes compressed (no recipe inflates it)", c.length),
+    };
+    let _ = writeln!(out, "{indent}remainder: {remainder}");
     let _ = writeln!(
         out,
         "{indent}recipes:   {} in {} sets",
@@ -195,6 +238,16 @@ fn render_into(out: &mut String, i: &Inspection, graph: bool, indent: &str) {
             "{indent}  {:<22} {:>6} recipes {:>14} bytes",
             t.name, t.recipes, t.result_bytes
         );
+    }
+    if let Some(n) = &i.apply_needs {
+        let _ = writeln!(
+            out,
+            "{indent}apply needs: {} of the recipes, temp disk {} bytes ({} spilled items), largest zstd basis {} bytes, graph depth {}",
+            n.recipes_used, n.spill_bytes, n.spilled_items, n.largest_zstd_basis, n.plan_depth
+        );
+    }
+    if let Some(why) = &i.unresolvable {
+        let _ = writeln!(out, "{indent}apply: {why}");
     }
     if graph {
         let _ = writeln!(out, "{indent}recipe graph:");

@@ -5,7 +5,7 @@
 //! - [`archive`]: the parsed model of a delta;
 //! - [`reader`]: parsing a delta without trusting it;
 //! - [`writer`]: building and serializing a delta, refusing what an applier rejects;
-//! - [`apply`]: rebuilding a target within a fixed memory bound, verified before it is put in
+//! - [`apply`](mod@apply): rebuilding a target within a fixed memory bound, verified before it is put in
 //!   place;
 //! - [`inspect`]: the report `diffgen inspect` shows for a delta;
 //! - [`io`]: random-access sources (files, block devices, ranges, chains, zeros).

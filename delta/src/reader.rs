@@ -17,8 +17,9 @@ use crate::recipe::{Recipe, RecipeError};
 /// applier's) memory for the cookbook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadLimits {
-    /// Recipe sets, recipes and item ingredients of all archives together (each costs about
-    /// 40-60 bytes of memory).
+    /// Recipe sets, recipes and item ingredients of all archives together. The applier reserves
+    /// their memory (see `apply::COOKBOOK_BYTES_PER_SET`) from its budget; at the default limit
+    /// a typical cookbook takes about 32 MiB of the default 48 MiB budget.
     pub max_entries: u64,
     /// Nesting depth of nested archives.
     pub max_nesting: u32,
@@ -31,7 +32,7 @@ pub struct ReadLimits {
 impl Default for ReadLimits {
     fn default() -> Self {
         ReadLimits {
-            max_entries: 1 << 20,
+            max_entries: 1 << 18,
             max_nesting: 8,
             max_type_names: 64,
             max_type_name_len: 256,
@@ -203,14 +204,15 @@ fn parse(
         MIN_RECIPE_SET,
         u64::MAX,
     )?;
-    let mut recipe_sets = Vec::new();
+    // Charged up front so the vector is allocated once (no doubling), within the limit.
+    charge(item_budget, set_count, sets_at, limits)?;
+    let mut recipe_sets = Vec::with_capacity(set_count as usize);
     for _ in 0..set_count {
         let count_at = c.pos;
         let recipe_count = c.u64("recipe count")?;
         c.check_count(count_at, "recipe count", recipe_count, MIN_RECIPE, u64::MAX)?;
-        charge(item_budget, 1, count_at, limits)?;
         let result = c.item("recipe result item")?;
-        let mut recipes = Vec::new();
+        let mut recipes = Vec::with_capacity(recipe_count.min(*item_budget).min(64) as usize);
         for _ in 0..recipe_count {
             recipes.push(read_recipe(&mut c, &result, item_budget, limits)?);
         }
@@ -295,7 +297,7 @@ fn read_recipe(
         u64::MAX,
     )?;
     charge(item_budget, item_count.saturating_add(1), items_at, limits)?;
-    let mut items = Vec::with_capacity(item_count.min(1024) as usize);
+    let mut items = Vec::with_capacity(item_count as usize);
     for _ in 0..item_count {
         items.push(c.item("item ingredient")?);
     }

@@ -99,6 +99,17 @@ fn every_positive_vector_rebuilds_its_target() {
             );
         }
         assert_eq!(report.target.length(), len);
+        // The dry-run plan predicts the temp disk use exactly.
+        let (archive, _) = read_path(&case.join("delta.diff"), &ReadLimits::default()).unwrap();
+        let needs = delta::apply::requirements(&archive).expect("plans");
+        assert_eq!(
+            needs.spill_bytes, report.spilled_bytes,
+            "{name}: spill prediction"
+        );
+        assert_eq!(
+            needs.spilled_items, report.spilled_items,
+            "{name}: spill prediction"
+        );
         eprintln!("{name}: ok ({report:?})");
     }
 }
@@ -175,5 +186,82 @@ fn writer_reproduces_every_reference_delta_byte_for_byte() {
         let written = builder.to_bytes().expect("writes");
         let original = fs::read(&path).expect("delta");
         assert!(written == original, "{name}: re-serialized delta differs");
+    }
+}
+
+/// (name, result, numbers, ingredients) with items as "length:sha256".
+type RecipeKey = (String, String, Vec<u64>, Vec<String>);
+
+fn dump_item(v: &serde_json::Value) -> String {
+    format!(
+        "{}:{}",
+        v["Length"],
+        v["Hashes"]["Sha256"]["value"].as_str().unwrap_or("")
+    )
+}
+
+#[test]
+fn inspection_agrees_with_the_reference_dumpdiff() {
+    let Some(dir) = vectors_dir() else { return };
+    for case in cases(&dir, false) {
+        let name = case
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let text = fs::read_to_string(case.join("dumpdiff.txt")).expect("dumpdiff.txt");
+        let dump: serde_json::Value = serde_json::from_str(&text).expect("dumpdiff is JSON");
+        let (archive, _) = read_path(&case.join("delta.diff"), &ReadLimits::default()).unwrap();
+        let ours = delta::inspect::inspect(&archive);
+        let item = |i: &delta::inspect::ItemInfo| {
+            format!("{}:{}", i.length, i.hash.clone().unwrap_or_default())
+        };
+        assert_eq!(item(&ours.target), dump_item(&dump["TargetItem"]), "{name}");
+        assert_eq!(item(&ours.source), dump_item(&dump["SourceItem"]), "{name}");
+        let mut theirs: Vec<RecipeKey> = dump["Recipes"]
+            .as_array()
+            .expect("Recipes")
+            .iter()
+            .map(|r| {
+                (
+                    r["Name"].as_str().unwrap_or("").to_string(),
+                    dump_item(&r["Result"]),
+                    r["NumberIngredients"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|n| n.as_u64()).collect())
+                        .unwrap_or_default(),
+                    r["ItemIngredients"]
+                        .as_array()
+                        .map(|a| a.iter().map(dump_item).collect())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut mine: Vec<RecipeKey> = ours
+            .recipe_graph
+            .iter()
+            .map(|r| {
+                (
+                    r.recipe_type.clone(),
+                    item(&r.result),
+                    r.numbers.clone(),
+                    r.ingredients.iter().map(item).collect(),
+                )
+            })
+            .collect();
+        theirs.sort();
+        mine.sort();
+        assert_eq!(mine, theirs, "{name}: recipes differ from dumpdiff");
+        for (label, blob) in [
+            ("inline_assets", &ours.inline_assets),
+            ("remainder.compressed", &ours.remainder_compressed),
+        ] {
+            let listed = dump["Pantry"]
+                .as_array()
+                .and_then(|p| p.iter().find(|e| e["Names"][0] == label).map(dump_item));
+            assert_eq!(blob.as_ref().map(item), listed, "{name}: {label}");
+        }
+        let text = delta::inspect::render_text(&ours, true);
+        assert!(text.contains("target:"), "{name}");
     }
 }

@@ -539,3 +539,58 @@ fn inspection_serializes_to_json() {
     assert_eq!(json["recipe_graph"][0]["type"], "slice");
     assert_eq!(json["recipe_graph"][0]["numbers"][0], 10);
 }
+
+#[test]
+fn cookbook_size_is_bounded_by_limits_and_budget() {
+    let source = noise(40, 4000);
+    let target = source[..3000].to_vec();
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+    let parts: Vec<Item> = (0..30)
+        .map(|k| slice(&mut b, &source, k * 100, 100))
+        .collect();
+    b.add_recipe(item(&target), Recipe::Chain(parts)).unwrap();
+    let bytes = b.to_bytes().unwrap();
+    // 31 sets, 31 recipes, 60 ingredients
+    let limits = ReadLimits {
+        max_entries: 100,
+        ..ReadLimits::default()
+    };
+    let err = read_archive(&bytes, &limits).unwrap_err();
+    assert!(matches!(err, delta::ReadError::TooLarge { .. }), "{err}");
+    let options = ApplyOptions {
+        memory_budget: 10_000,
+        ..ApplyOptions::default()
+    };
+    let err = apply_bytes(&source, &bytes, &options).unwrap_err();
+    assert!(
+        matches!(&err, ApplyError::MemoryLimit { what, .. } if what.contains("cookbook")),
+        "{err}"
+    );
+    assert!(apply_bytes(&source, &bytes, &ApplyOptions::default()).is_ok());
+}
+
+#[test]
+fn shared_subgraphs_are_built_once() {
+    // A_i = chain(A_{i-1}, A_{i-1}): a 2^40-byte virtual item from 41 recipes. The target is a
+    // slice deep inside it; building every path separately would take 2^40 steps.
+    let level = |i: u32| Item::sha256(1u64 << i, [i as u8 + 1; 32]);
+    let target = vec![0u8; 100];
+    let mut b = DeltaBuilder::new(item(&target), Item::EMPTY, Profile::Gzip);
+    b.add_recipe(level(0), Recipe::AllZeros).unwrap();
+    for i in 1..=40 {
+        b.add_recipe(level(i), Recipe::Chain(vec![level(i - 1), level(i - 1)]))
+            .unwrap();
+    }
+    b.add_recipe(
+        item(&target),
+        Recipe::Slice {
+            offset: (1u64 << 39) - 50,
+            whole: level(40),
+        },
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let (out, _) = apply_bytes(b"src", &b.to_bytes().unwrap(), &ApplyOptions::default()).unwrap();
+    assert_eq!(out, target);
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}

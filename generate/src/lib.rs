@@ -196,7 +196,7 @@ enum Part {
 }
 
 /// Largest basis + new bytes of one segment: the device's zstd window and basis must fit its
-/// decoder memory budget (40 MiB by default) with room to spare.
+/// decoder memory budget (48 MiB by default) with room to spare.
 pub const SEGMENT_LIMIT: u64 = 8 << 20;
 
 /// New bytes compressed against a basis of source bytes (their old versions).

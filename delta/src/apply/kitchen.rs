@@ -46,7 +46,10 @@ pub struct Stats {
 pub struct Kitchen<'a> {
     plan: &'a Plan<'a>,
     pantry: &'a [SharedAt],
-    random_capable: HashMap<Item, bool>,
+    /// By item id.
+    random_capable: Vec<bool>,
+    /// Items opened for random access (by a slice, bspatch or zstd basis), kept for reuse:
+    /// spilled items must not be spilled twice, and shared wholes are opened once.
     random_cache: RefCell<HashMap<Item, SharedAt>>,
     temp: &'a TempFiles,
     budget: Rc<Budget>,
@@ -115,6 +118,63 @@ impl Read for ChainReader<'_, '_> {
     }
 }
 
+/// Which needed items can be read in place at any offset (by item id): pantry entries, zeros,
+/// slices (of anything: a sequential whole is spilled first) and chains of such items.
+pub fn random_capability(plan: &Plan) -> Vec<bool> {
+    // Ingredients come before results in `order`, so one pass decides every item.
+    let mut capable = vec![false; plan.ids.len()];
+    for &id in &plan.order {
+        let yes = match plan.step_of(id) {
+            Some(Step::Pantry(_)) => true,
+            Some(Step::Recipe(Recipe::AllZeros)) | Some(Step::Recipe(Recipe::Slice { .. })) => true,
+            Some(Step::Recipe(Recipe::Chain(parts))) => parts.iter().all(|p| {
+                plan.ids
+                    .get(p)
+                    .is_some_and(|i| capable.get(i as usize).copied().unwrap_or(false))
+            }),
+            _ => false,
+        };
+        if let Some(slot) = capable.get_mut(id as usize) {
+            *slot = yes;
+        }
+    }
+    capable
+}
+
+fn is_capable(plan: &Plan, capable: &[bool], item: &Item) -> bool {
+    plan.ids
+        .get(item)
+        .is_some_and(|i| capable.get(i as usize).copied().unwrap_or(false))
+}
+
+/// The items an apply will spill to temp files: sequential items that must be read at random
+/// (wholes of slices, bspatch inputs, zstd bases) and every `zstd_compression` output.
+pub fn spilled_items(plan: &Plan) -> Vec<Item> {
+    let capable = random_capability(plan);
+    let mut needs_random: Vec<Item> = Vec::new();
+    for (item, step) in plan.needed() {
+        match step {
+            Step::Recipe(Recipe::Slice { whole, .. }) => needs_random.push(*whole),
+            Step::Recipe(Recipe::BspatchDecompression { patch, old }) => {
+                needs_random.push(*patch);
+                needs_random.push(*old);
+            }
+            Step::Recipe(Recipe::ZstdDecompression {
+                basis: Some(basis), ..
+            }) => needs_random.push(*basis),
+            Step::Recipe(Recipe::ZstdCompression { .. }) => needs_random.push(item),
+            _ => {}
+        }
+    }
+    let mut spilled: Vec<Item> = needs_random
+        .into_iter()
+        .filter(|i| !is_capable(plan, &capable, i))
+        .collect();
+    spilled.sort();
+    spilled.dedup();
+    spilled
+}
+
 impl<'a> Kitchen<'a> {
     pub fn new(
         plan: &'a Plan<'a>,
@@ -122,21 +182,7 @@ impl<'a> Kitchen<'a> {
         temp: &'a TempFiles,
         budget: Rc<Budget>,
     ) -> Kitchen<'a> {
-        // Ingredients come before results in `order`, so one pass decides every item.
-        let mut random_capable = HashMap::new();
-        for item in &plan.order {
-            let capable = match plan.steps.get(item) {
-                Some(Step::Pantry(_)) => true,
-                Some(Step::Recipe(Recipe::AllZeros)) | Some(Step::Recipe(Recipe::Slice { .. })) => {
-                    true
-                }
-                Some(Step::Recipe(Recipe::Chain(parts))) => parts
-                    .iter()
-                    .all(|p| random_capable.get(p).copied().unwrap_or(false)),
-                _ => false,
-            };
-            random_capable.insert(*item, capable);
-        }
+        let random_capable = random_capability(plan);
         Kitchen {
             plan,
             pantry,
@@ -154,10 +200,12 @@ impl<'a> Kitchen<'a> {
 
     fn step(&self, item: &Item) -> Result<Step<'a>, ApplyError> {
         self.plan
-            .steps
-            .get(item)
-            .copied()
+            .step(item)
             .ok_or_else(|| ApplyError::Internal(format!("no plan step for {item}")))
+    }
+
+    fn capable(&self, item: &Item) -> bool {
+        is_capable(self.plan, &self.random_capable, item)
     }
 
     fn count(&self, recipe: &Recipe) {
@@ -167,50 +215,15 @@ impl<'a> Kitchen<'a> {
         }
     }
 
-    /// `item` as a random-access source (spilling it first if it is a stream).
+    /// `item` as a random-access source (spilling it first if it is a stream), kept for reuse.
     pub fn random(&self, item: &Item) -> Result<SharedAt, ApplyError> {
         if let Some(r) = self.random_cache.borrow().get(item) {
             return Ok(Rc::clone(r));
         }
-        let source: SharedAt = if !self.random_capable.get(item).copied().unwrap_or(false) {
-            self.spill(item)?
+        let source = if self.capable(item) {
+            self.build_random(item)?
         } else {
-            match self.step(item)? {
-                Step::Pantry(n) => self
-                    .pantry
-                    .get(n)
-                    .cloned()
-                    .ok_or_else(|| ApplyError::Internal(format!("pantry entry {n} missing")))?,
-                Step::Recipe(recipe) => {
-                    self.count(recipe);
-                    match recipe {
-                        Recipe::AllZeros => Rc::new(ZerosAt { len: item.length() }),
-                        Recipe::Slice { offset, whole } => {
-                            let whole = self.random(whole)?;
-                            Rc::new(RangeAt::new(whole, *offset, item.length()).map_err(|e| {
-                                ApplyError::Produce {
-                                    item: *item,
-                                    recipe: Some(RecipeType::Slice),
-                                    source: e,
-                                }
-                            })?)
-                        }
-                        Recipe::Chain(parts) => {
-                            let parts = parts
-                                .iter()
-                                .map(|p| self.random(p))
-                                .collect::<Result<Vec<_>, _>>()?;
-                            Rc::new(ChainAt::new(parts))
-                        }
-                        other => {
-                            return Err(ApplyError::Internal(format!(
-                                "{} was taken for random access",
-                                other.recipe_type()
-                            )))
-                        }
-                    }
-                }
-            }
+            self.spill(item)?
         };
         self.random_cache
             .borrow_mut()
@@ -218,13 +231,70 @@ impl<'a> Kitchen<'a> {
         Ok(source)
     }
 
+    /// Builds the random-access view of a random-capable item: pantry entries as they are,
+    /// zeros, slices of their (cached) whole, chains of their parts.
+    fn build_random(&self, item: &Item) -> Result<SharedAt, ApplyError> {
+        Ok(match self.step(item)? {
+            Step::Pantry(n) => self
+                .pantry
+                .get(n)
+                .cloned()
+                .ok_or_else(|| ApplyError::Internal(format!("pantry entry {n} missing")))?,
+            Step::Recipe(recipe) => {
+                self.count(recipe);
+                match recipe {
+                    Recipe::AllZeros => Rc::new(ZerosAt { len: item.length() }),
+                    Recipe::Slice { offset, whole } => {
+                        let whole = self.random(whole)?;
+                        Rc::new(RangeAt::new(whole, *offset, item.length()).map_err(|e| {
+                            ApplyError::Produce {
+                                item: *item,
+                                recipe: Some(RecipeType::Slice),
+                                source: e,
+                            }
+                        })?)
+                    }
+                    Recipe::Chain(parts) => {
+                        // Nested chains go through the cache, so a shared sub-chain is built
+                        // once (no blow-up on graphs that reuse items); leaves are cheap views
+                        // and are not cached, so a chain of many pieces costs one view each.
+                        let parts = parts
+                            .iter()
+                            .map(|p| match self.step(p)? {
+                                Step::Recipe(Recipe::Chain(_)) => self.random(p),
+                                _ => self.build_random(p),
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Rc::new(ChainAt::new(parts))
+                    }
+                    other => {
+                        return Err(ApplyError::Internal(format!(
+                            "{} was taken for random access",
+                            other.recipe_type()
+                        )))
+                    }
+                }
+            }
+        })
+    }
+
     /// `item` as a stream of exactly its length (checked by the consumer with `ExactLen`).
     pub fn stream<'k>(&'k self, item: &Item) -> Result<Box<dyn Read + 'k>, ApplyError> {
-        let random_ready = self.random_cache.borrow().contains_key(item);
-        if random_ready || self.random_capable.get(item).copied().unwrap_or(false) {
-            return Ok(Box::new(SeqReader::new(self.random(item)?)));
+        if let Some(r) = self.random_cache.borrow().get(item) {
+            return Ok(Box::new(SeqReader::new(Rc::clone(r))));
         }
-        let Step::Recipe(recipe) = self.step(item)? else {
+        let step = self.step(item)?;
+        // Streams of random-capable items are built on the fly and not cached, so a long
+        // chain of small pieces costs memory for the current piece only. (Their wholes are
+        // cached by `random`.)
+        let chain_parts = match step {
+            Step::Recipe(Recipe::Chain(parts)) => Some(parts),
+            _ => None,
+        };
+        if self.capable(item) && chain_parts.is_none() {
+            return Ok(Box::new(SeqReader::new(self.build_random(item)?)));
+        }
+        let Step::Recipe(recipe) = step else {
             return Err(ApplyError::Internal(format!(
                 "pantry item {item} is not random-access"
             )));

@@ -2,8 +2,8 @@
 //! bound, verifies it, and only then puts it in place.
 //!
 //! Sequence: read and check the delta (blob hashes, recipes); hash the source and any known-item
-//! files into the pantry; resolve the target ([`plan`]); stream it through the recipes
-//! ([`kitchen`]) into a temporary file beside the output while hashing; compare length and
+//! files into the pantry; resolve the target (module `plan`); stream it through the recipes
+//! (module `kitchen`) into a temporary file beside the output while hashing; compare length and
 //! SHA-256 with the delta's target item; rename. Any error leaves no output behind.
 
 mod budget;
@@ -25,9 +25,10 @@ use crate::recipe::{Recipe, RecipeType};
 
 pub use kitchen::{zstd_compression_memory, BSPATCH_MEMORY};
 
-/// Default memory budget for decoder state (see [`ApplyOptions::memory_budget`]). With the
-/// applier's own baseline (a few MiB) and the cookbook, peak RSS stays under 64 MiB.
-pub const DEFAULT_MEMORY_BUDGET: u64 = 40 << 20;
+/// Default memory budget for the cookbook and decoder state (see
+/// [`ApplyOptions::memory_budget`]). With the applier's baseline (a few MiB of code, I/O
+/// buffers and zlib state) peak RSS stays under 64 MiB.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 48 << 20;
 /// Recipe graphs deeper than this are refused (the executor recurses once per level).
 pub const MAX_PLAN_DEPTH: usize = 256;
 
@@ -49,8 +50,9 @@ pub struct ApplyOptions {
     pub temp_dir: Option<PathBuf>,
     /// Extra pantry files; each is hashed before use, and only if some item has its length.
     pub known_items: Vec<KnownItem>,
-    /// Bytes the large decoder state may take at once: zstd windows and bases, bzip2 blocks of
-    /// bspatch, zstd compression tables. A delta that needs more is refused with the number.
+    /// Bytes the cookbook (parsed recipes and the plan, see [`COOKBOOK_BYTES_PER_SET`]) and
+    /// the large decoder state (zstd windows and bases, bspatch's bzip2 blocks, zstd compression
+    /// tables) may take at once. A delta that needs more is refused with the numbers.
     pub memory_budget: u64,
     /// Limits for reading the delta.
     pub limits: ReadLimits,
@@ -200,6 +202,65 @@ fn source_hint(delta_source: &Item, given: &Item, missing: &[Item]) -> String {
     }
 }
 
+/// What applying a delta will take, known before it is applied (assuming the device has the
+/// source the delta declares, and no known items).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirements {
+    /// Items written to temp files, and their total size: the temp disk space needed.
+    pub spilled_items: u64,
+    pub spill_bytes: u64,
+    /// Largest zstd basis (held in memory while decoding).
+    pub largest_zstd_basis: u64,
+    /// Recipes the plan uses, by type id.
+    pub recipes_used: [u64; 8],
+    /// Depth of the recipe graph used.
+    pub plan_depth: usize,
+}
+
+/// Plans the apply of `archive` without any file: which recipes it will use, what it spills,
+/// the largest zstd basis. Fails with [`ApplyError::Unresolvable`] if the target cannot be made
+/// from the declared source.
+pub fn requirements(archive: &Archive) -> Result<Requirements, ApplyError> {
+    let archives = archive.walk();
+    let mut pantry_items = vec![archive.source];
+    for a in &archives {
+        pantry_items.extend(
+            [a.inline_assets, a.remainder]
+                .into_iter()
+                .flatten()
+                .map(|b| b.item),
+        );
+    }
+    let plan = plan::resolve(archive.target, &pantry_items, &archives).map_err(|u| {
+        ApplyError::Unresolvable(Box::new(Unresolved {
+            target: archive.target,
+            missing: u.missing,
+            delta_source: archive.source,
+            given_source: archive.source,
+        }))
+    })?;
+    let spilled = kitchen::spilled_items(&plan);
+    let mut recipes_used = [0u64; 8];
+    let mut largest_zstd_basis = 0;
+    for (_, step) in plan.needed() {
+        if let plan::Step::Recipe(r) = step {
+            if let Some(c) = recipes_used.get_mut(r.recipe_type().id() as usize) {
+                *c += 1;
+            }
+            if let Recipe::ZstdDecompression { basis: Some(b), .. } = r {
+                largest_zstd_basis = largest_zstd_basis.max(b.length());
+            }
+        }
+    }
+    Ok(Requirements {
+        spilled_items: spilled.len() as u64,
+        spill_bytes: spilled.iter().map(|i| i.length()).sum(),
+        largest_zstd_basis,
+        recipes_used,
+        plan_depth: plan.depth,
+    })
+}
+
 /// Rebuilds the target of `delta` from `source` into `output`.
 pub fn apply(
     source: &Path,
@@ -249,12 +310,14 @@ pub fn apply(
         }
     }
 
-    // 3. Resolution.
-    let recipes: Vec<(Item, &Recipe)> = archives
-        .iter()
-        .flat_map(|a| a.recipes().map(|(result, r)| (*result, r)))
-        .collect();
-    let plan = plan::resolve(archive.target, &pantry_items, &recipes).map_err(|u| {
+    // 3. Resolution. The cookbook and the plan take their share of the memory budget first.
+    let budget = budget::Budget::new(options.memory_budget);
+    let (cookbook_bytes, entries) = cookbook_memory(&archives);
+    let _cookbook_memory = budget.reserve(
+        cookbook_bytes,
+        &format!("the cookbook ({entries} recipe sets, recipes and ingredients)"),
+    )?;
+    let plan = plan::resolve(archive.target, &pantry_items, &archives).map_err(|u| {
         ApplyError::Unresolvable(Box::new(Unresolved {
             target: archive.target,
             missing: u.missing,
@@ -272,9 +335,8 @@ pub fn apply(
     let known_items_used = known_entries
         .into_iter()
         .filter(|(index, _)| {
-            plan.steps
-                .values()
-                .any(|s| matches!(s, plan::Step::Pantry(n) if n == index))
+            plan.needed()
+                .any(|(_, s)| matches!(s, plan::Step::Pantry(n) if n == *index))
         })
         .map(|(_, path)| path)
         .collect();
@@ -282,14 +344,13 @@ pub fn apply(
     // 4. Execution into a pending output, hashed on the way.
     let temp_dir = options.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
     let temp = temp::TempFiles::new(temp_dir);
-    let budget = budget::Budget::new(options.memory_budget);
     let kitchen = kitchen::Kitchen::new(&plan, &pantry, &temp, Rc::clone(&budget));
     let output_err = |e: io::Error| ApplyError::Output {
         path: output.display().to_string(),
         source: e,
     };
     let mut pending = temp::PendingOutput::create(output).map_err(output_err)?;
-    let made = write_target(&kitchen, &archive.target, &mut pending.file)?;
+    let made = write_target(&kitchen, &archive.target, &mut pending.file, output)?;
     if made != archive.target {
         return Err(ApplyError::TargetMismatch {
             expected: archive.target,
@@ -317,7 +378,12 @@ fn write_target(
     kitchen: &kitchen::Kitchen,
     target: &Item,
     out: &mut std::fs::File,
+    output: &Path,
 ) -> Result<Item, ApplyError> {
+    let output_err = |e: io::Error| ApplyError::Output {
+        path: output.display().to_string(),
+        source: e,
+    };
     let mut input = streams::ExactLen::new(kitchen.stream(target)?, target.length());
     let mut hasher = ItemHasher::new();
     let mut buf = vec![0u8; IO_CHUNK];
@@ -330,18 +396,34 @@ fn write_target(
             Err(e) => return Err(kitchen::from_io(e, *target, None)),
         };
         hasher.update(&buf[..n]);
-        writer
-            .write_all(&buf[..n])
-            .map_err(|e| ApplyError::Output {
-                path: "(pending output)".into(),
-                source: e,
-            })?;
+        writer.write_all(&buf[..n]).map_err(output_err)?;
     }
-    writer.flush().map_err(|e| ApplyError::Output {
-        path: "(pending output)".into(),
-        source: e,
-    })?;
+    writer.flush().map_err(output_err)?;
     Ok(hasher.finish())
+}
+
+/// Estimated memory of the cookbook in the applier, per element: the parsed archive (a recipe
+/// set is 72 bytes, a recipe 104, a chain part 48) plus the plan (item table, step and tables
+/// per item; ids per recipe and ingredient). Conservative: measured about 90 bytes per element
+/// on a 240,000-element cookbook, where this estimate gives 128.
+pub const COOKBOOK_BYTES_PER_SET: u64 = 240;
+pub const COOKBOOK_BYTES_PER_RECIPE: u64 = 140;
+pub const COOKBOOK_BYTES_PER_INGREDIENT: u64 = 64;
+
+/// The cookbook's memory estimate and its size in entries, over all archives.
+fn cookbook_memory(archives: &[&Archive]) -> (u64, u64) {
+    let (mut sets, mut recipes, mut ingredients) = (0u64, 0u64, 0u64);
+    for a in archives {
+        sets += a.recipe_sets.len() as u64;
+        for (_, r) in a.recipes() {
+            recipes += 1;
+            r.for_each_item(|_| ingredients += 1);
+        }
+    }
+    let bytes = sets * COOKBOOK_BYTES_PER_SET
+        + recipes * COOKBOOK_BYTES_PER_RECIPE
+        + ingredients * COOKBOOK_BYTES_PER_INGREDIENT;
+    (bytes, sets + recipes + ingredients)
 }
 
 /// Lengths of every item any recipe or header mentions; a known item of another length can

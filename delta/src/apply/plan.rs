@@ -6,11 +6,20 @@
 //! time linear in the cookbook, recording the order in which items became makeable. Each needed
 //! item then takes the first recipe, in file order, whose ingredients all became makeable before
 //! it; that order makes the chosen graph acyclic by construction.
+//!
+//! Items are interned to dense ids and every table is a vector indexed by id, so the memory is a
+//! few tens of bytes per recipe and ingredient besides the item table itself (see
+//! [`PLAN_BYTES_PER_ENTRY`]).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
+use crate::archive::Archive;
 use crate::item::Item;
 use crate::recipe::Recipe;
+
+/// Dense id of an item within one plan.
+pub type ItemId = u32;
+const NEVER: u32 = u32::MAX;
 
 /// How one needed item is made.
 #[derive(Debug, Clone, Copy)]
@@ -20,14 +29,66 @@ pub enum Step<'a> {
     Recipe(&'a Recipe),
 }
 
+/// Items interned to dense ids.
+#[derive(Debug, Default)]
+pub struct ItemIds {
+    items: Vec<Item>,
+    index: HashMap<Item, ItemId>,
+}
+
+impl ItemIds {
+    fn intern(&mut self, item: &Item) -> ItemId {
+        if let Some(&id) = self.index.get(item) {
+            return id;
+        }
+        let id = self.items.len() as ItemId;
+        self.items.push(*item);
+        self.index.insert(*item, id);
+        id
+    }
+
+    pub fn get(&self, item: &Item) -> Option<ItemId> {
+        self.index.get(item).copied()
+    }
+
+    pub fn item(&self, id: ItemId) -> Item {
+        self.items.get(id as usize).copied().unwrap_or(Item::EMPTY)
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
 /// The chosen way to make the target and everything it needs.
 #[derive(Debug)]
 pub struct Plan<'a> {
-    pub steps: HashMap<Item, Step<'a>>,
+    pub ids: ItemIds,
+    /// By item id; `None` for items the target does not need.
+    steps: Vec<Option<Step<'a>>>,
     /// The needed items, ingredients before the items made from them.
-    pub order: Vec<Item>,
+    pub order: Vec<ItemId>,
     /// Longest ingredient path from the target.
     pub depth: usize,
+}
+
+impl<'a> Plan<'a> {
+    /// How `item` is made, if the target needs it.
+    pub fn step(&self, item: &Item) -> Option<Step<'a>> {
+        let id = self.ids.get(item)?;
+        self.step_of(id)
+    }
+
+    pub fn step_of(&self, id: ItemId) -> Option<Step<'a>> {
+        self.steps.get(id as usize).copied().flatten()
+    }
+
+    /// Every needed item with its step.
+    pub fn needed(&self) -> impl Iterator<Item = (Item, Step<'a>)> + '_ {
+        self.order
+            .iter()
+            .filter_map(|&id| self.step_of(id).map(|s| (self.ids.item(id), s)))
+    }
 }
 
 /// Why no plan exists.
@@ -37,132 +98,191 @@ pub struct Unresolvable {
     pub missing: Vec<Item>,
 }
 
-/// Finds a plan for `target`. `pantry` lists the available items; `recipes` every (result,
-/// recipe) in lookup order (parent archive first, then nested ones).
+/// Compressed sparse rows: for each key, a run of values.
+struct Rows {
+    starts: Vec<u32>,
+    values: Vec<u32>,
+}
+
+impl Rows {
+    /// Builds rows from (key, value) pairs, keeping the pairs' order within each key.
+    fn build(keys: usize, pairs: impl Iterator<Item = (u32, u32)> + Clone) -> Rows {
+        let mut starts = vec![0u32; keys + 1];
+        for (k, _) in pairs.clone() {
+            starts[k as usize + 1] += 1;
+        }
+        for i in 0..keys {
+            starts[i + 1] += starts[i];
+        }
+        let mut fill = starts.clone();
+        let mut values = vec![0u32; starts[keys] as usize];
+        for (k, v) in pairs {
+            let at = &mut fill[k as usize];
+            values[*at as usize] = v;
+            *at += 1;
+        }
+        Rows { starts, values }
+    }
+
+    fn row(&self, key: u32) -> &[u32] {
+        let k = key as usize;
+        match (self.starts.get(k), self.starts.get(k + 1)) {
+            (Some(&a), Some(&b)) => &self.values[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// Finds a plan for `target`. `pantry` lists the available items; the recipes are those of
+/// `archives`, in lookup order (parent first, then nested archives).
 pub fn resolve<'a>(
     target: Item,
     pantry: &[Item],
-    recipes: &[(Item, &'a Recipe)],
+    archives: &[&'a Archive],
 ) -> Result<Plan<'a>, Unresolvable> {
+    // Sized up front: growing by doubling would briefly hold two copies of each table.
+    let (mut recipe_count, mut ingredient_count) = (0usize, 0usize);
+    for archive in archives {
+        for (_, recipe) in archive.recipes() {
+            recipe_count += 1;
+            recipe.for_each_item(|_| ingredient_count += 1);
+        }
+    }
+    let mut ids = ItemIds {
+        items: Vec::with_capacity(recipe_count + pantry.len() + 1),
+        index: HashMap::with_capacity(recipe_count + pantry.len() + 1),
+    };
+    let target_id = ids.intern(&target);
+    // Recipes in lookup order: (result id, recipe).
+    let mut recipes: Vec<(ItemId, &'a Recipe)> = Vec::with_capacity(recipe_count);
+    // Distinct ingredient ids of each recipe, as (recipe index, ingredient id) pairs.
+    let mut uses: Vec<(u32, u32)> = Vec::with_capacity(ingredient_count);
+    let mut scratch: Vec<ItemId> = Vec::new();
+    for archive in archives {
+        for (result, recipe) in archive.recipes() {
+            let index = recipes.len() as u32;
+            recipes.push((ids.intern(result), recipe));
+            scratch.clear();
+            recipe.for_each_item(|item| scratch.push(ids.intern(item)));
+            scratch.sort_unstable();
+            scratch.dedup();
+            uses.extend(scratch.iter().map(|&ing| (index, ing)));
+        }
+    }
+    let pantry_ids: Vec<ItemId> = pantry.iter().map(|p| ids.intern(p)).collect();
+    let n_items = ids.len();
+
+    let ingredients = Rows::build(recipes.len(), uses.iter().copied());
+    let waiting = Rows::build(n_items, uses.iter().map(|&(r, i)| (i, r)));
+    drop(uses);
+    let by_result = Rows::build(
+        n_items,
+        recipes
+            .iter()
+            .enumerate()
+            .map(|(r, (res, _))| (*res, r as u32)),
+    );
+
     // --- fixed point: when does each item become makeable? ---
-    let mut made_at: HashMap<Item, u64> = HashMap::new();
-    let mut pantry_index: HashMap<Item, usize> = HashMap::new();
-    let mut queue: VecDeque<Item> = VecDeque::new();
-    let mut clock = 0u64;
-    for (i, item) in pantry.iter().enumerate() {
+    let mut made_at: Vec<u32> = vec![NEVER; n_items];
+    let mut pantry_index: Vec<u32> = vec![NEVER; n_items];
+    let mut queue: VecDeque<ItemId> = VecDeque::new();
+    let mut clock = 0u32;
+    let mut make = |id: ItemId, made_at: &mut Vec<u32>, queue: &mut VecDeque<ItemId>| {
+        if made_at[id as usize] == NEVER {
+            made_at[id as usize] = clock;
+            clock += 1;
+            queue.push_back(id);
+        }
+    };
+    for (n, (&id, item)) in pantry_ids.iter().zip(pantry).enumerate() {
         if item.is_empty() {
             continue;
         }
-        pantry_index.entry(*item).or_insert(i);
-        if let std::collections::hash_map::Entry::Vacant(e) = made_at.entry(*item) {
-            e.insert(clock);
-            clock += 1;
-            queue.push_back(*item);
+        if pantry_index[id as usize] == NEVER {
+            pantry_index[id as usize] = n as u32;
         }
+        make(id, &mut made_at, &mut queue);
     }
-    // For each recipe, how many distinct ingredients are not yet makeable; for each item, the
-    // recipes waiting on it.
-    let mut missing: Vec<usize> = Vec::with_capacity(recipes.len());
-    let mut waiting: HashMap<Item, Vec<usize>> = HashMap::new();
-    let mut by_result: HashMap<Item, Vec<usize>> = HashMap::new();
-    for (index, (result, recipe)) in recipes.iter().enumerate() {
-        by_result.entry(*result).or_default().push(index);
-        let mut distinct = HashSet::new();
-        recipe.for_each_item(|item| {
-            distinct.insert(*item);
-        });
-        let mut count = 0;
-        for item in distinct {
-            if item.is_empty() {
-                // Never makeable: keep the recipe waiting forever.
-                count += 1;
-                continue;
-            }
-            count += 1;
-            waiting.entry(item).or_default().push(index);
-        }
+    let empty_id = ids.get(&Item::EMPTY);
+    let mut missing: Vec<u32> = Vec::with_capacity(recipes.len());
+    for (r, (result, _)) in recipes.iter().enumerate() {
+        let row = ingredients.row(r as u32);
+        // An empty ingredient can never be made: the recipe waits forever.
+        let blocked = empty_id.is_some_and(|e| row.contains(&e));
+        let count = row.len() as u32 + u32::from(blocked);
         missing.push(count);
         if count == 0 {
-            if let std::collections::hash_map::Entry::Vacant(e) = made_at.entry(*result) {
-                e.insert(clock);
-                clock += 1;
-                queue.push_back(*result);
+            make(*result, &mut made_at, &mut queue);
+        }
+    }
+    while let Some(id) = queue.pop_front() {
+        for &r in waiting.row(id) {
+            let m = &mut missing[r as usize];
+            *m -= 1;
+            if *m == 0 {
+                make(recipes[r as usize].0, &mut made_at, &mut queue);
             }
         }
     }
-    while let Some(item) = queue.pop_front() {
-        let Some(users) = waiting.get(&item) else {
-            continue;
-        };
-        for &index in users {
-            missing[index] -= 1;
-            if missing[index] == 0 {
-                let result = recipes[index].0;
-                if let std::collections::hash_map::Entry::Vacant(e) = made_at.entry(result) {
-                    e.insert(clock);
-                    clock += 1;
-                    queue.push_back(result);
-                }
-            }
-        }
-    }
+    drop(missing);
+    drop(waiting);
 
-    if !made_at.contains_key(&target) {
+    if made_at[target_id as usize] == NEVER {
         return Err(Unresolvable {
-            missing: find_missing(target, &made_at, &by_result, recipes),
+            missing: find_missing(target_id, &ids, &made_at, &by_result, &ingredients),
         });
     }
 
     // --- choose a step for each needed item, from the target down ---
-    let mut steps: HashMap<Item, Step<'a>> = HashMap::new();
-    let mut stack = vec![target];
-    while let Some(item) = stack.pop() {
-        if steps.contains_key(&item) {
+    let mut steps: Vec<Option<Step<'a>>> = vec![None; n_items];
+    let mut order: Vec<ItemId> = Vec::new();
+    let mut stack = vec![target_id];
+    while let Some(id) = stack.pop() {
+        let slot = id as usize;
+        if steps[slot].is_some() {
             continue;
         }
-        if let Some(&n) = pantry_index.get(&item) {
-            steps.insert(item, Step::Pantry(n));
+        order.push(id);
+        if pantry_index[slot] != NEVER {
+            steps[slot] = Some(Step::Pantry(pantry_index[slot] as usize));
             continue;
         }
-        let when = made_at.get(&item).copied().unwrap_or(u64::MAX);
-        let chosen = by_result.get(&item).and_then(|candidates| {
-            candidates.iter().find(|&&index| {
-                let mut earlier = true;
-                recipes[index].1.for_each_item(|ing| {
-                    earlier &= made_at.get(ing).is_some_and(|&t| t < when);
-                });
-                earlier
-            })
-        });
+        let when = made_at[slot];
         // An item is makeable only through a recipe whose ingredients were all makeable
-        // earlier, so one exists; a missing one would be a bug in the fixed point above.
-        let Some(&index) = chosen else {
+        // earlier, so one exists.
+        let chosen = by_result.row(id).iter().copied().find(|&r| {
+            ingredients
+                .row(r)
+                .iter()
+                .all(|&ing| made_at[ing as usize] < when)
+        });
+        let Some(r) = chosen else {
             return Err(Unresolvable {
-                missing: vec![item],
+                missing: vec![ids.item(id)],
             });
         };
-        let recipe = recipes[index].1;
-        steps.insert(item, Step::Recipe(recipe));
-        recipe.for_each_item(|ing| stack.push(*ing));
+        steps[slot] = Some(Step::Recipe(recipes[r as usize].1));
+        stack.extend_from_slice(ingredients.row(r));
     }
 
     // Ingredients before results: increasing make time.
-    let mut order: Vec<Item> = steps.keys().copied().collect();
-    order.sort_by_key(|item| made_at.get(item).copied().unwrap_or(u64::MAX));
-    let mut depth_of: HashMap<Item, usize> = HashMap::new();
-    for item in &order {
-        let depth = match steps.get(item) {
-            Some(Step::Recipe(r)) => {
-                let mut d = 0;
-                r.for_each_item(|ing| d = d.max(depth_of.get(ing).copied().unwrap_or(0)));
-                d + 1
-            }
-            _ => 0,
-        };
-        depth_of.insert(*item, depth);
+    order.sort_by_key(|&id| made_at[id as usize]);
+    let mut depth_of: Vec<u32> = vec![0; n_items];
+    for &id in &order {
+        if let Some(Step::Recipe(r)) = steps[id as usize] {
+            let mut d = 0;
+            r.for_each_item(|ing| {
+                if let Some(i) = ids.get(ing) {
+                    d = d.max(depth_of[i as usize]);
+                }
+            });
+            depth_of[id as usize] = d + 1;
+        }
     }
-    let depth = depth_of.get(&target).copied().unwrap_or(0);
+    let depth = depth_of[target_id as usize] as usize;
     Ok(Plan {
+        ids,
         steps,
         order,
         depth,
@@ -171,25 +291,27 @@ pub fn resolve<'a>(
 
 /// The leaves of the target's recipe graph that nothing makes (at most 8), for the error.
 fn find_missing(
-    target: Item,
-    made_at: &HashMap<Item, u64>,
-    by_result: &HashMap<Item, Vec<usize>>,
-    recipes: &[(Item, &Recipe)],
+    target: ItemId,
+    ids: &ItemIds,
+    made_at: &[u32],
+    by_result: &Rows,
+    ingredients: &Rows,
 ) -> Vec<Item> {
     let mut missing = Vec::new();
-    let mut seen = HashSet::new();
+    let mut seen = vec![false; ids.len()];
     let mut stack = vec![target];
-    while let Some(item) = stack.pop() {
-        if missing.len() >= 8 || !seen.insert(item) || made_at.contains_key(&item) {
+    while let Some(id) = stack.pop() {
+        let slot = id as usize;
+        if missing.len() >= 8 || seen[slot] || made_at[slot] != NEVER {
             continue;
         }
-        match by_result.get(&item) {
-            None => missing.push(item),
-            Some(candidates) => {
-                for &index in candidates {
-                    recipes[index].1.for_each_item(|ing| stack.push(*ing));
-                }
-            }
+        seen[slot] = true;
+        let producers = by_result.row(id);
+        if producers.is_empty() {
+            missing.push(ids.item(id));
+        }
+        for &r in producers {
+            stack.extend_from_slice(ingredients.row(r));
         }
     }
     missing
@@ -198,9 +320,29 @@ fn find_missing(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::RecipeSet;
 
     fn item(s: &str) -> Item {
         Item::of_bytes(s.as_bytes())
+    }
+
+    fn archive(recipes: Vec<(Item, Recipe)>) -> Archive {
+        Archive {
+            offset: 0,
+            target: Item::EMPTY,
+            source: Item::EMPTY,
+            type_names: Vec::new(),
+            recipe_sets: recipes
+                .into_iter()
+                .map(|(result, r)| RecipeSet {
+                    result,
+                    recipes: vec![r],
+                })
+                .collect(),
+            inline_assets: None,
+            remainder: None,
+            nested: Vec::new(),
+        }
     }
 
     #[test]
@@ -209,18 +351,22 @@ mod tests {
         let a = item("a");
         let ab = item("ab");
         let unknown = item("zz");
-        let r_bad = Recipe::Chain(vec![unknown]);
-        let r_good = Recipe::Slice {
+        let a_bad = Recipe::Chain(vec![unknown]);
+        let a_good = Recipe::Slice {
             offset: 0,
             whole: src,
         };
-        let r_chain = Recipe::Chain(vec![a, a]);
-        let recipes = vec![(a, &r_bad), (a, &r_good), (ab, &r_chain)];
-        let plan = resolve(ab, &[src], &recipes).unwrap();
-        assert!(matches!(plan.steps[&a], Step::Recipe(Recipe::Slice { .. })));
-        assert!(matches!(plan.steps[&src], Step::Pantry(0)));
+        let ab_chain = Recipe::Chain(vec![a, a]);
+        let arch = archive(vec![(a, a_bad), (a, a_good), (ab, ab_chain)]);
+        let plan = resolve(ab, &[src], &[&arch]).unwrap();
+        assert!(matches!(
+            plan.step(&a),
+            Some(Step::Recipe(Recipe::Slice { .. }))
+        ));
+        assert!(matches!(plan.step(&src), Some(Step::Pantry(0))));
+        assert!(plan.step(&unknown).is_none());
         assert_eq!(plan.depth, 2);
-        assert_eq!(plan.order.last(), Some(&ab));
+        assert_eq!(plan.needed().last().map(|(i, _)| i), Some(ab));
     }
 
     #[test]
@@ -228,15 +374,16 @@ mod tests {
         let src = item("s");
         let x = item("xx");
         let y = item("yy");
-        // x <- [y] first, then x <- slice(src); y <- [x]. Only the second recipe of x works.
-        let x_from_y = Recipe::Chain(vec![y]);
-        let y_from_x = Recipe::Chain(vec![x]);
-        let x_from_src = Recipe::Chain(vec![src, src]);
-        let recipes = vec![(x, &x_from_y), (y, &y_from_x), (x, &x_from_src)];
-        let plan = resolve(y, &[src], &recipes).unwrap();
-        assert!(matches!(plan.steps[&x], Step::Recipe(Recipe::Chain(p)) if p[0] == src));
+        // x <- [y] first, then x <- [src, src]; y <- [x]. Only the second recipe of x works.
+        let arch = archive(vec![
+            (x, Recipe::Chain(vec![y])),
+            (y, Recipe::Chain(vec![x])),
+            (x, Recipe::Chain(vec![src, src])),
+        ]);
+        let plan = resolve(y, &[src], &[&arch]).unwrap();
+        assert!(matches!(plan.step(&x), Some(Step::Recipe(Recipe::Chain(p))) if p[0] == src));
         // Without the source nothing resolves, and the missing leaf is named.
-        let err = resolve(y, &[], &recipes).unwrap_err();
+        let err = resolve(y, &[], &[&arch]).unwrap_err();
         assert_eq!(err.missing, vec![src]);
     }
 }
