@@ -56,6 +56,8 @@ pub struct Summary {
     pub recipes: usize,
     pub identical_payloads: Vec<String>,
     pub recreated_payloads: Vec<(String, String)>,
+    /// What the planner could not do and why (e.g. a content that is not a filesystem).
+    pub notes: Vec<String>,
     pub stage_seconds: Vec<(&'static str, f64)>,
     pub total_seconds: f64,
 }
@@ -185,6 +187,7 @@ fn summarize(
         recipes: outcome.stats.recipes,
         identical_payloads: outcome.stats.identical_payloads.clone(),
         recreated_payloads: outcome.stats.recreated.clone(),
+        notes: outcome.stats.notes.clone(),
         stage_seconds: outcome
             .timings
             .iter()
@@ -253,6 +256,9 @@ pub fn text(s: &Summary) -> String {
     }
     for (p, how) in &s.recreated_payloads {
         t.push_str(&format!("  {p}: rebuilt on the device by {how}\n"));
+    }
+    for n in &s.notes {
+        t.push_str(&format!("  note: {n}\n"));
     }
     let stages: Vec<String> = s
         .stage_seconds

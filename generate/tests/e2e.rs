@@ -279,3 +279,42 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn opaque_payloads_are_noted_and_still_delta_coded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let blob: Vec<u8> = (0..400_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut changed = blob.clone();
+    changed[1000..1007].copy_from_slice(b"CHANGED");
+    let gz = |d: &[u8]| deflate_bytes(DeflateParams::GZIP_PROFILE, d).unwrap();
+    let s = dir.path().join("s.swu");
+    let t = dir.path().join("t.swu");
+    swu_file(&s, &[("img.gz", gz(&blob))]);
+    swu_file(&t, &[("img.gz", gz(&changed))]);
+    let d = dir.path().join("d.diff");
+    let o = create(
+        &s,
+        &t,
+        &d,
+        &Options::new(Profile::Gzip, dir.path().join("w")),
+    )
+    .unwrap();
+    assert!(
+        o.stats
+            .notes
+            .iter()
+            .any(|n| n.contains("img.gz") && n.contains("not opened as a filesystem")),
+        "{:?}",
+        o.stats.notes
+    );
+    assert!(o.delta_len < 10_000, "{} bytes", o.delta_len);
+    assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+}
