@@ -169,18 +169,13 @@ enum Derivation {
     Decompress { kind: Kind, from: usize },
 }
 
-struct SourceData {
+struct SourceData<'a> {
     /// The source member it belongs to.
     member: String,
     item: Item,
     how: Derivation,
     /// The bytes: a range of the mapped source file, or a mapped content file.
-    map: SourceBytes,
-}
-
-enum SourceBytes {
-    InSource { start: usize, len: usize },
-    Content(Mmap),
+    bytes: &'a [u8],
 }
 
 /// A part of a chain being planned.
@@ -212,9 +207,8 @@ struct Segment {
 struct Planner<'a> {
     options: &'a Options,
     builder: DeltaBuilder,
-    source_file: &'a [u8],
     source_item: Item,
-    sources: Vec<SourceData>,
+    sources: Vec<SourceData<'a>>,
     /// Sources whose recipes are in the builder.
     used: Vec<bool>,
     new_file: io::BufWriter<File>,
@@ -225,11 +219,8 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn source_bytes(&self, i: usize) -> &[u8] {
-        match &self.sources[i].map {
-            SourceBytes::InSource { start, len } => &self.source_file[*start..start + len],
-            SourceBytes::Content(m) => m,
-        }
+    fn source_bytes(&self, i: usize) -> &'a [u8] {
+        self.sources[i].bytes
     }
 
     /// Makes sure the builder can produce source item `i`; returns it.
@@ -458,25 +449,30 @@ pub fn create(
     lap("read inputs", &mut timings);
 
     // Source data: every payload, and the content of every compressed payload the profile can
-    // decompress on the device.
-    let mut sources: Vec<SourceData> = Vec::new();
+    // decompress on the device. Contents are mapped first; the items then borrow the maps.
+    enum Where {
+        InSource { start: usize, len: usize },
+        Content(usize),
+    }
+    let mut found: Vec<(String, Item, Derivation, Where)> = Vec::new();
+    let mut content_maps: Vec<Mmap> = Vec::new();
     for m in &source_swu.archive.members {
         if m.data_len() == 0 {
             continue;
         }
-        let payload = sources.len();
+        let payload = found.len();
         let sha = m.sha256.expect("Swu::open hashes members");
-        sources.push(SourceData {
-            member: m.name.clone(),
-            item: Item::sha256(m.data_len(), sha),
-            how: Derivation::Slice {
+        found.push((
+            m.name.clone(),
+            Item::sha256(m.data_len(), sha),
+            Derivation::Slice {
                 offset: m.data_offset(),
             },
-            map: SourceBytes::InSource {
+            Where::InSource {
                 start: m.data_offset() as usize,
                 len: m.data_len() as usize,
             },
-        });
+        ));
         let head = &source_map[m.data_offset() as usize..][..m.data_len().min(4) as usize];
         let kind = match content::sniff(head) {
             Some(Kind::Zstd) if options.profile == Profile::Gzip => None,
@@ -495,28 +491,52 @@ pub fn create(
                 "cannot decompress a source payload",
                 &options.work_dir,
             ))? {
-                let map = map_file(&c.path)?.expect("contents are never empty");
-                sources.push(SourceData {
-                    member: m.name.clone(),
-                    item: Item::sha256(c.len, c.sha256),
-                    how: Derivation::Decompress {
+                content_maps.push(map_file(&c.path)?.expect("contents are never empty"));
+                found.push((
+                    m.name.clone(),
+                    Item::sha256(c.len, c.sha256),
+                    Derivation::Decompress {
                         kind,
                         from: payload,
                     },
-                    map: SourceBytes::Content(map),
-                });
+                    Where::Content(content_maps.len() - 1),
+                ));
             }
         }
     }
+    let sources: Vec<SourceData> = found
+        .into_iter()
+        .map(|(member, item, how, at)| SourceData {
+            member,
+            item,
+            how,
+            bytes: match at {
+                Where::InSource { start, len } => &source_map[start..start + len],
+                Where::Content(k) => &content_maps[k],
+            },
+        })
+        .collect();
     lap("decompress source", &mut timings);
 
+    let region_bytes: Vec<(usize, &[u8])> = sources.iter().map(|s| s.bytes).enumerate().collect();
+    let index = BlockIndex::new(
+        region_bytes
+            .iter()
+            .map(|&(id, bytes)| Region { id, bytes })
+            .collect(),
+    );
+    let by_item: HashMap<Item, usize> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.item, i))
+        .rev()
+        .collect();
     let (new_tmp, _new_registered) =
         cleanup::temp_file(&options.work_dir, ".new-bytes-", ".tmp")
             .map_err(io_at("cannot create a temp file", &options.work_dir))?;
     let mut planner = Planner {
         options,
         builder: DeltaBuilder::new(target_item, source_item, options.profile),
-        source_file: &source_map,
         source_item,
         used: vec![false; sources.len()],
         sources,
@@ -529,33 +549,6 @@ pub fn create(
         segments: Vec::new(),
         stats: Stats::default(),
     };
-    // The block index borrows the source bytes; build it over a separate view of them.
-    let region_bytes: Vec<(usize, &[u8])> = (0..planner.sources.len())
-        .map(|i| {
-            let bytes: &[u8] = match &planner.sources[i].map {
-                SourceBytes::InSource { start, len } => &source_map[*start..start + len],
-                SourceBytes::Content(m) => {
-                    // SAFETY of the lifetime: the maps live in `planner.sources` until the end
-                    // of this function and are never replaced.
-                    unsafe { std::slice::from_raw_parts(m.as_ptr(), m.len()) }
-                }
-            };
-            (i, bytes)
-        })
-        .collect();
-    let index = BlockIndex::new(
-        region_bytes
-            .iter()
-            .map(|&(id, bytes)| Region { id, bytes })
-            .collect(),
-    );
-    let by_item: HashMap<Item, usize> = planner
-        .sources
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.item, i))
-        .rev()
-        .collect();
     lap("index source", &mut timings);
 
     // The target: framing and payloads, in archive order. Chains whose parts include new
