@@ -1,7 +1,8 @@
 //! `diffgen-apply`: the device side of diffgen as a small standalone binary.
 //!
 //! ```text
-//! diffgen-apply [--temp-dir DIR] [--known-item FILE]... <source.swu> <delta> <target.swu>
+//! diffgen-apply [--temp-dir DIR] [--known-item FILE]... [--memory-budget SIZE]
+//!               [--max-target-size SIZE] <source.swu> <delta> <target.swu>
 //! ```
 //!
 //! Rebuilds the target from the source and the delta, checks its SHA-256 against the delta
@@ -12,7 +13,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: diffgen-apply [--temp-dir DIR] [--known-item FILE]... <source.swu> <delta> <target.swu>";
+const USAGE: &str = "usage: diffgen-apply [--temp-dir DIR] [--known-item FILE]... [--memory-budget SIZE] [--max-target-size SIZE] <source.swu> <delta> <target.swu>
+
+  --temp-dir DIR          folder for spill files (default: the system's temp folder)
+  --known-item FILE       a file or block device that may hold an item of the delta
+  --memory-budget SIZE    memory for recipes and decoder state, e.g. 64M (default 48M)
+  --max-target-size SIZE  refuse a delta whose target is larger (e.g. the partition size)";
 
 fn parse(args: &[String]) -> Result<(Vec<PathBuf>, delta::ApplyOptions), String> {
     let mut positional = Vec::new();
@@ -25,6 +31,12 @@ fn parse(args: &[String]) -> Result<(Vec<PathBuf>, delta::ApplyOptions), String>
                 .map(PathBuf::from)
                 .ok_or_else(|| format!("{a} needs a value"))
         };
+        let size = |i: usize| {
+            let text = args
+                .get(i + 1)
+                .ok_or_else(|| format!("{a} needs a value"))?;
+            delta::size::parse_size(text).map_err(|e| format!("{a}: {e}"))
+        };
         match a.as_str() {
             "-h" | "--help" => return Err(String::new()),
             "--temp-dir" => {
@@ -36,6 +48,14 @@ fn parse(args: &[String]) -> Result<(Vec<PathBuf>, delta::ApplyOptions), String>
                     path: value(i)?,
                     length: None,
                 });
+                i += 1;
+            }
+            "--memory-budget" => {
+                options.memory_budget = size(i)?;
+                i += 1;
+            }
+            "--max-target-size" => {
+                options.max_target_len = Some(size(i)?);
                 i += 1;
             }
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),

@@ -66,10 +66,42 @@ fn applies_and_fails_cleanly() {
     );
     assert!(!out2.exists());
 
+    // Device limits: the target is 50,000 bytes.
+    let out3 = dir.path().join("out3.bin");
+    let run_with = |extra: &[&str]| {
+        Command::new(bin())
+            .args(extra)
+            .arg(&src)
+            .arg(&delta)
+            .arg(&out3)
+            .output()
+            .unwrap()
+    };
+    let o = run_with(&["--max-target-size", "48K"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("target is 50000 bytes, more than the 49152-byte limit"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out3.exists());
+    let o = run_with(&["--memory-budget", "1K"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("1024-byte budget"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run_with(&["--max-target-size", "49K", "--memory-budget", "64M"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(fs::read(&out3).unwrap(), target);
+
     for args in [
         vec!["a", "b"],
         vec!["--bogus", "a", "b", "c"],
         vec!["--temp-dir"],
+        vec!["--memory-budget", "lots", "a", "b", "c"],
     ] {
         let o = Command::new(bin()).args(&args).output().unwrap();
         assert_eq!(o.status.code(), Some(1), "{args:?}");

@@ -118,20 +118,171 @@ pub fn version_string(n: u32) -> String {
     format!("{}.{}.{}", n / 10000, n / 100 % 100, n % 100)
 }
 
-/// A reader of decompressed zstd data (all frames), with `basis` as raw prefix if given, and
-/// refusing frames whose window exceeds `window_log_max`.
+/// A reader of decompressed zstd data (all frames), with `basis` as raw prefix of every frame if
+/// given, and refusing frames whose window exceeds `window_log_max`.
 pub fn decoder<'a, R: Read + 'a>(
     input: R,
     basis: Option<&'a [u8]>,
     window_log_max: u32,
 ) -> io::Result<Box<dyn Read + 'a>> {
-    let input = io::BufReader::new(input);
-    let mut d = match basis {
-        Some(prefix) => zstd::stream::read::Decoder::with_ref_prefix(input, prefix)?,
-        None => zstd::stream::read::Decoder::with_buffer(input)?,
-    };
-    d.window_log_max(window_log_max)?;
-    Ok(Box::new(d))
+    Ok(Box::new(FrameDecoder::new(
+        input,
+        basis,
+        move |_: &[u8]| Ok(window_log_max),
+    )))
+}
+
+/// Longest zstd frame header (RFC 8878 §3.1.1): magic 4, descriptor 1, window 1, dictionary
+/// id 4, content size 8. [`FrameDecoder`] shows this many bytes of each frame to its gate.
+pub const MAX_FRAME_HEADER_LEN: usize = 18;
+
+/// Decodes a zstd stream frame by frame, asking a gate before each frame.
+///
+/// Before decoding a frame, `admit` sees its first bytes (up to [`MAX_FRAME_HEADER_LEN`], fewer
+/// only at the end of the input) and returns the largest window log the frame may use, or an
+/// error that stops decoding. A caller that reserved memory from the first frame's header can so
+/// refuse a later frame that would need more: one decoder context for the whole stream would
+/// size itself to each frame's header unchecked.
+///
+/// A basis (raw prefix, `--patch-from`) applies to every frame. zstd forgets a referenced prefix
+/// when a frame ends, so each frame gets a fresh context with the prefix referenced again.
+pub struct FrameDecoder<'a, R: Read, F> {
+    state: FrameState<'a, R>,
+    basis: Option<&'a [u8]>,
+    admit: F,
+}
+
+enum FrameState<'a, R: Read> {
+    Between(PeekReader<R>),
+    InFrame(Box<zstd::stream::read::Decoder<'a, PeekReader<R>>>),
+    Done,
+    Failed,
+}
+
+impl<'a, R: Read, F: FnMut(&[u8]) -> io::Result<u32>> FrameDecoder<'a, R, F> {
+    pub fn new(input: R, basis: Option<&'a [u8]>, admit: F) -> Self {
+        FrameDecoder {
+            state: FrameState::Between(PeekReader::new(input)),
+            basis,
+            admit,
+        }
+    }
+
+    fn start_frame(&mut self, mut input: PeekReader<R>) -> io::Result<FrameState<'a, R>> {
+        let head = input.peek(MAX_FRAME_HEADER_LEN)?;
+        if head.is_empty() {
+            return Ok(FrameState::Done);
+        }
+        let window_log_max = (self.admit)(head)?;
+        let decoder = match self.basis {
+            Some(prefix) => zstd::stream::read::Decoder::with_ref_prefix(input, prefix)?,
+            None => zstd::stream::read::Decoder::with_buffer(input)?,
+        };
+        let mut decoder = decoder.single_frame();
+        decoder.window_log_max(window_log_max)?;
+        Ok(FrameState::InFrame(Box::new(decoder)))
+    }
+}
+
+impl<R: Read, F: FnMut(&[u8]) -> io::Result<u32>> Read for FrameDecoder<'_, R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            // An error leaves the state `Failed`: the stream position is then unknown.
+            match std::mem::replace(&mut self.state, FrameState::Failed) {
+                FrameState::Between(input) => self.state = self.start_frame(input)?,
+                FrameState::InFrame(mut decoder) => {
+                    let n = decoder.read(buf)?;
+                    if n > 0 {
+                        self.state = FrameState::InFrame(decoder);
+                        return Ok(n);
+                    }
+                    // The frame ended (a truncated frame is an error above).
+                    self.state = FrameState::Between(decoder.finish());
+                }
+                FrameState::Done => {
+                    self.state = FrameState::Done;
+                    return Ok(0);
+                }
+                FrameState::Failed => {
+                    return Err(io::Error::other("the zstd decoder failed earlier"));
+                }
+            }
+        }
+    }
+}
+
+/// A buffered reader that can look a few bytes ahead without consuming them.
+struct PeekReader<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+}
+
+impl<R: Read> PeekReader<R> {
+    fn new(inner: R) -> Self {
+        PeekReader {
+            inner,
+            buf: vec![0u8; 64 * 1024].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+        }
+    }
+
+    /// The next `n` bytes (fewer only at the end of the input), not consumed.
+    fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        if self.end - self.pos < n {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+            while self.end < n {
+                match self.inner.read(&mut self.buf[self.end..]) {
+                    Ok(0) => break,
+                    Ok(got) => self.end += got,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..self.end.min(self.pos + n)])
+    }
+}
+
+impl<R: Read> io::BufRead for PeekReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+            loop {
+                match self.inner.read(&mut self.buf) {
+                    Ok(got) => {
+                        self.end = got;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.end);
+    }
+}
+
+impl<R: Read> Read for PeekReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = io::BufRead::fill_buf(self)?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        io::BufRead::consume(self, n);
+        Ok(n)
+    }
 }
 
 struct CountingWriter<'a> {
@@ -234,6 +385,92 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, target);
+    }
+
+    fn prefix_frame(basis: &[u8], target: &[u8]) -> Vec<u8> {
+        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+        let mut enc = zstd::stream::raw::Encoder::with_ref_prefix(19, basis).unwrap();
+        let mut frame = vec![0u8; target.len() + 1024];
+        let mut inb = InBuffer::around(target);
+        let mut outb = OutBuffer::around(&mut frame);
+        enc.run(&mut inb, &mut outb).unwrap();
+        enc.finish(&mut outb, true).unwrap();
+        let n = outb.pos();
+        frame.truncate(n);
+        frame
+    }
+
+    /// zstd forgets a referenced prefix when a frame ends: every frame needs it again.
+    #[test]
+    fn every_frame_is_decoded_against_the_basis() {
+        let basis = sample(100_000);
+        let mut one = basis.clone();
+        one[10..20].copy_from_slice(b"0123456789");
+        let mut two = basis.clone();
+        two[90_000..90_004].copy_from_slice(b"abcd");
+        let mut stream = prefix_frame(&basis, &one);
+        stream.extend(prefix_frame(&basis, &two));
+        let mut back = Vec::new();
+        decoder(&stream[..], Some(&basis), WINDOW_LOG_MAX_WITH_BASIS)
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, [one, two].concat());
+    }
+
+    #[test]
+    fn the_gate_sees_every_frame_and_can_stop_one() {
+        let a = compress_bytes(ZstdParams::profile(3), b"first").unwrap();
+        let b = compress_bytes(ZstdParams::profile(3), &sample(5000)).unwrap();
+        let stream = [a.clone(), b.clone()].concat();
+        let mut seen = Vec::new();
+        let mut back = Vec::new();
+        FrameDecoder::new(&stream[..], None, |head: &[u8]| {
+            seen.push(head.to_vec());
+            Ok(WINDOW_LOG_MAX_PLAIN)
+        })
+        .read_to_end(&mut back)
+        .unwrap();
+        assert_eq!(back, [b"first".to_vec(), sample(5000)].concat());
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0], a[..MAX_FRAME_HEADER_LEN.min(a.len())]);
+        assert_eq!(seen[1], b[..MAX_FRAME_HEADER_LEN]);
+
+        let mut frames = 0;
+        let mut d = FrameDecoder::new(&stream[..], None, |_: &[u8]| {
+            frames += 1;
+            if frames > 1 {
+                Err(io::Error::other("second frame refused"))
+            } else {
+                Ok(WINDOW_LOG_MAX_PLAIN)
+            }
+        });
+        let e = d.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(e.to_string(), "second frame refused");
+        assert!(
+            d.read(&mut [0u8; 8]).is_err(),
+            "a failed decoder stays failed"
+        );
+    }
+
+    #[test]
+    fn empty_input_and_truncated_frames() {
+        let mut out = Vec::new();
+        decoder(&b""[..], None, WINDOW_LOG_MAX_PLAIN)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        let frame = compress_bytes(ZstdParams::profile(3), &sample(20_000)).unwrap();
+        for cut in [1, 5, frame.len() / 2, frame.len() - 1] {
+            assert!(
+                decoder(&frame[..cut], None, WINDOW_LOG_MAX_PLAIN)
+                    .unwrap()
+                    .read_to_end(&mut Vec::new())
+                    .is_err(),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

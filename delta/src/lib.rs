@@ -19,6 +19,7 @@ pub mod io;
 pub mod item;
 pub mod reader;
 pub mod recipe;
+pub mod size;
 pub mod writer;
 mod zstd_frame;
 

@@ -65,6 +65,40 @@ fn all_zeros_and_chains() {
     );
 }
 
+/// A delta can declare any target length in a few bytes; the applier refuses what the device
+/// does not accept or cannot store before it reads the source or writes anything.
+#[test]
+fn target_length_is_checked_against_the_limit_and_the_free_space() {
+    let source = noise(1, 5000);
+    let zeros = |len: u64| {
+        let target = Item::sha256(len, [7u8; 32]);
+        let mut b = DeltaBuilder::new(target, item(&source), Profile::Gzip);
+        b.add_recipe(target, Recipe::AllZeros).unwrap();
+        b.to_bytes().unwrap()
+    };
+    let limited = ApplyOptions {
+        max_target_len: Some(4096),
+        ..ApplyOptions::default()
+    };
+    let err = apply_bytes(&source, &zeros(4097), &limited).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the delta's target is 4097 bytes, more than the 4096-byte limit"
+    );
+    // At the limit the check passes (and the made target then fails the hash check).
+    let err = apply_bytes(&source, &zeros(4096), &limited).unwrap_err();
+    assert!(matches!(err, ApplyError::TargetMismatch { .. }), "{err}");
+
+    // 2^60 bytes fit on no filesystem this test runs on.
+    let err = apply_bytes(&source, &zeros(1 << 60), &ApplyOptions::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("the delta's target is 1152921504606846976 bytes, but only "),
+        "{msg}"
+    );
+    assert!(msg.contains(" bytes are free for "), "{msg}");
+}
+
 #[test]
 fn slices_of_the_source_reordered() {
     let source = noise(2, 40_000);
@@ -333,6 +367,65 @@ fn zstd_decompression_with_and_without_basis() {
     let err = apply_bytes(&source, &b.to_bytes().unwrap(), &options).unwrap_err();
     assert!(matches!(err, ApplyError::MemoryLimit { .. }), "{err}");
     assert!(err.to_string().contains("100000"), "{err}");
+}
+
+/// A zstd frame with a 2^27-byte window and no content size: what `zstd --long=27` writes to a
+/// pipe.
+fn wide_window_frame(content: &[u8]) -> Vec<u8> {
+    use zstd::stream::raw::CParameter;
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    enc.set_parameter(CParameter::WindowLog(27)).unwrap();
+    enc.include_contentsize(false).unwrap();
+    std::io::Write::write_all(&mut enc, content).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Fuzz finding 2 (docs/robustness.md): the memory for a `zstd_decompression` is reserved from
+/// the first frame's header; a later frame must not need a larger window.
+#[test]
+fn a_later_zstd_frame_may_not_outgrow_the_first_frames_reservation() {
+    let source = b"src\n".to_vec();
+    let small = codec::zstd::compress_bytes(ZstdParams::profile(3), b"hello").unwrap();
+    let zeros = vec![0u8; 1000];
+    let build = |second: &[u8], out: &[u8]| {
+        let assets: Vec<u8> = [small.clone(), second.to_vec()].concat();
+        let target: Vec<u8> = [b"hello".to_vec(), out.to_vec()].concat();
+        let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+        b.set_inline_assets(Arc::new(assets.clone())).unwrap();
+        let frames = item(&assets);
+        b.add_recipe(
+            item(&target),
+            Recipe::ZstdDecompression {
+                compressed: frames,
+                basis: None,
+            },
+        )
+        .unwrap();
+        (b, target)
+    };
+
+    // Two frames of the same kind decode as one stream.
+    let same = codec::zstd::compress_bytes(ZstdParams::profile(3), b"hello").unwrap();
+    let (b, target) = build(&same, b"hello");
+    check(&source, &b, &target);
+
+    // A second frame asking for a 128 MiB window is refused, naming both sizes.
+    let (b, _) = build(&wide_window_frame(&zeros), &zeros);
+    let err = apply_bytes(&source, &b.to_bytes().unwrap(), &ApplyOptions::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("zstd frame 2 needs a 134217728-byte window"),
+        "{msg}"
+    );
+    assert!(msg.contains("reserved for the first frame"), "{msg}");
+
+    // The input the fuzzing campaign kept: source length, source, delta.
+    let kept = include_bytes!("../fuzz/regressions/delta_apply/zstd-second-frame-window.bin");
+    let n = u32::from_le_bytes(kept[..4].try_into().unwrap()) as usize;
+    let rest = &kept[4..];
+    let (kept_source, kept_delta) = rest.split_at(n % (rest.len() + 1));
+    let err = apply_bytes(kept_source, kept_delta, &ApplyOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("zstd frame 2 needs"), "{err}");
 }
 
 #[test]

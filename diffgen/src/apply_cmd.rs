@@ -36,6 +36,10 @@ pub fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
                 length: None,
             })
             .collect(),
+        max_target_len: args.max_target_size,
+        memory_budget: args
+            .memory_budget
+            .unwrap_or(delta::apply::DEFAULT_MEMORY_BUDGET),
         ..delta::ApplyOptions::default()
     };
     let report = delta::apply(&args.source, &args.delta, &args.target, &options)

@@ -233,6 +233,15 @@ pub struct ApplyArgs {
     /// partition instead of decompressing the source image); used only if its hash matches.
     #[arg(long = "known-item", value_name = "FILE")]
     pub known_items: Vec<PathBuf>,
+    /// Memory the applier may give to its recipe book and decoder state (zstd windows and
+    /// bases, bspatch blocks); a delta that needs more is refused before anything is written.
+    /// Takes sizes like 64M or 1G [default: 48M].
+    #[arg(long, value_name = "SIZE", value_parser = delta::size::parse_size)]
+    pub memory_budget: Option<u64>,
+    /// Refuse a delta whose target is larger than this (e.g. the size of the partition that
+    /// will receive it). The free space of the output's filesystem is always checked.
+    #[arg(long, value_name = "SIZE", value_parser = delta::size::parse_size)]
+    pub max_target_size: Option<u64>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,

@@ -454,7 +454,7 @@ fn write_archive(
         Some(a.trailing.as_slice())
     };
     let format = swu.archive.trailer.header.format;
-    let hashing = w.finish(format, Some(&a.trailer), trailing)?;
+    let hashing = w.finish(format, Some((&a.trailer, &a.trailer_data)), trailing)?;
     let (buffered, len, sha, _) = hashing.finish();
     buffered
         .into_inner()

@@ -301,6 +301,8 @@ pub enum Error {
         expected: u32,
         computed: u32,
     },
+    #[error("the cpio trailer at byte {offset} declares {len} bytes of data, more than the {MAX_TRAILING_BYTES} kept")]
+    TrailerDataTooLarge { offset: u64, len: u64 },
     #[error("archive has no TRAILER!!! member (ends at byte {offset})")]
     MissingTrailer { offset: u64 },
     #[error("{len} bytes follow the cpio trailer, more than the {MAX_TRAILING_BYTES} kept (at byte {offset})")]
@@ -412,6 +414,8 @@ pub struct Reader<R> {
     pending: Option<Entry>,
     finished: bool,
     trailer: Option<Entry>,
+    /// The trailer's own data (GNU cpio writes none; kept so a rewrite is byte-exact).
+    trailer_data: Vec<u8>,
     trailing: Vec<u8>,
 }
 
@@ -428,6 +432,7 @@ impl<R: Read> Reader<R> {
             pending: None,
             finished: false,
             trailer: None,
+            trailer_data: Vec::new(),
             trailing: Vec::new(),
         }
     }
@@ -523,7 +528,18 @@ impl<R: Read> Reader<R> {
             sha256: None,
         };
         if entry.name == TRAILER_NAME {
-            let entry = self.finish_member(entry, &mut io::sink())?;
+            // SWUpdate stops at the trailer's name and never reads its data, so such archives
+            // install; keep the (bounded) data so a rewrite gives back the same bytes.
+            let declared = entry.header.filesize as u64;
+            if declared > MAX_TRAILING_BYTES {
+                return Err(Error::TrailerDataTooLarge {
+                    offset: entry.header_offset,
+                    len: declared,
+                });
+            }
+            let mut data = Vec::with_capacity(declared as usize);
+            let entry = self.finish_member(entry, &mut data)?;
+            self.trailer_data = data;
             self.read_trailing()?;
             self.trailer = Some(entry);
             self.finished = true;
@@ -620,6 +636,11 @@ impl<R: Read> Reader<R> {
         self.trailer.as_ref()
     }
 
+    /// The trailer's data (empty in archives written by GNU cpio).
+    pub fn trailer_data(&self) -> &[u8] {
+        &self.trailer_data
+    }
+
     /// Bytes found after the trailer (normally zero padding to a multiple of 512).
     pub fn trailing(&self) -> &[u8] {
         &self.trailing
@@ -662,6 +683,9 @@ impl<R: Read> Reader<R> {
 pub struct Archive {
     pub members: Vec<Entry>,
     pub trailer: Entry,
+    /// The trailer's data (empty in archives written by GNU cpio; at most
+    /// [`MAX_TRAILING_BYTES`]).
+    pub trailer_data: Vec<u8>,
     /// Bytes after the trailer.
     pub trailing: Vec<u8>,
     /// Total length of the archive.
@@ -683,6 +707,7 @@ impl Archive {
         Ok(Archive {
             members,
             trailer,
+            trailer_data: std::mem::take(&mut r.trailer_data),
             trailing: std::mem::take(&mut r.trailing),
             len: r.offset,
         })
@@ -796,16 +821,16 @@ impl<W: Write> Writer<W> {
     }
 
     /// Writes the trailer and the bytes that follow it. `trailer` keeps the original trailer's
-    /// header fields; `None` writes a fresh one. `trailing` of `None` pads to a multiple of 512
-    /// like GNU cpio.
+    /// header fields and data ([`Archive::trailer_data`]); `None` writes a fresh one.
+    /// `trailing` of `None` pads to a multiple of 512 like GNU cpio.
     pub fn finish(
         mut self,
         format: Format,
-        trailer: Option<&Entry>,
+        trailer: Option<(&Entry, &[u8])>,
         trailing: Option<&[u8]>,
     ) -> Result<W, Error> {
         match trailer {
-            Some(t) => self.copy_entry(t, &mut io::empty())?,
+            Some((t, data)) => self.copy_entry(t, &mut &data[..])?,
             None => {
                 let mut h = Header::regular_file(format, 0);
                 h.mode = 0;

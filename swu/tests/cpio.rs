@@ -24,7 +24,7 @@ fn rewrite(bytes: &[u8]) -> Vec<u8> {
     }
     w.finish(
         archive.trailer.header.format,
-        Some(&archive.trailer),
+        Some((&archive.trailer, &archive.trailer_data)),
         Some(&archive.trailing),
     )
     .expect("finish")
@@ -449,5 +449,37 @@ proptest! {
         let pos = pos % v.len();
         v[pos] = byte;
         let _ = Archive::scan(&v[..], ReadOptions::default());
+    }
+}
+
+/// Fuzz finding 1 (docs/robustness.md): a trailer that declares data. SWUpdate never reads the
+/// trailer's data, so the archive is accepted; the data is kept and written back exactly.
+#[test]
+fn trailer_with_data_is_kept_and_rewritten() {
+    let bytes = include_bytes!("../fuzz/regressions/cpio_scan/trailer-with-data.cpio");
+    let archive = Archive::scan(&bytes[..], ReadOptions::default()).expect("scan");
+    assert_eq!(archive.trailer_data, b"DATA");
+    assert_eq!(rewrite(bytes), bytes);
+}
+
+#[test]
+fn trailer_declaring_more_data_than_kept_is_refused() {
+    let mut w = Writer::new(Vec::new());
+    w.write_bytes(&Header::regular_file(Format::Newc, 0), "a", b"x")
+        .unwrap();
+    let mut bytes = w.finish(Format::Newc, None, None).unwrap();
+    // The trailer's filesize field is the 7th of 13 8-digit fields after the 6-byte magic.
+    let trailer_at = Archive::scan(&bytes[..], ReadOptions::default())
+        .unwrap()
+        .trailer
+        .header_offset as usize;
+    let field = trailer_at + 6 + 6 * 8;
+    bytes[field..field + 8].copy_from_slice(b"7FFFFFFF");
+    match scan_err(&bytes) {
+        Error::TrailerDataTooLarge { offset, len } => {
+            assert_eq!(offset, trailer_at as u64);
+            assert_eq!(len, 0x7FFF_FFFF);
+        }
+        e => panic!("unexpected {e:?}"),
     }
 }

@@ -433,14 +433,41 @@ impl<'a> Kitchen<'a> {
         };
         self.count(recipe);
         let input = io::Cursor::new(head).chain(input);
-        let decoder =
-            PrefixDecoder::new(input, basis_bytes, window_log_max, memory).map_err(|e| {
-                ApplyError::Produce {
-                    item: *item,
-                    recipe: Some(RecipeType::ZstdDecompression),
-                    source: e,
+        // The reservation covers the first frame. A later frame may not need a larger window:
+        // zstd would size its buffers to that frame's header, past the budget.
+        let mut frames = 0u64;
+        let gate = move |head: &[u8]| -> io::Result<u32> {
+            frames += 1;
+            if frames == 1 {
+                return Ok(window_log_max);
+            }
+            let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidData, msg);
+            match zstd_frame::parse(head) {
+                // Skippable frames carry no data to decode.
+                Err(zstd_frame::FrameError::Skippable) => Ok(window_log_max),
+                Err(e) => Err(invalid(format!("zstd frame {frames}: {e}"))),
+                Ok(next) => {
+                    let needs = next
+                        .content_size
+                        .map_or(next.window_size, |c| c.min(next.window_size));
+                    if needs > window {
+                        Err(invalid(format!(
+                            "zstd frame {frames} needs a {needs}-byte window, more than the \
+                             {window} bytes reserved for the first frame"
+                        )))
+                    } else {
+                        Ok(window_log_max)
+                    }
                 }
-            })?;
+            }
+        };
+        let decoder = PrefixDecoder::new(input, basis_bytes, gate, memory).map_err(|e| {
+            ApplyError::Produce {
+                item: *item,
+                recipe: Some(RecipeType::ZstdDecompression),
+                source: e,
+            }
+        })?;
         Ok(Box::new(ExactLen::new(decoder, item.length())))
     }
 

@@ -56,6 +56,10 @@ pub struct ApplyOptions {
     pub memory_budget: u64,
     /// Limits for reading the delta.
     pub limits: ReadLimits,
+    /// Refuse a delta whose target is longer than this (a device knows the largest image it
+    /// can take). `None`: no limit besides the free space of the output's filesystem, which is
+    /// always checked before anything is written.
+    pub max_target_len: Option<u64>,
 }
 
 impl Default for ApplyOptions {
@@ -65,6 +69,7 @@ impl Default for ApplyOptions {
             known_items: Vec::new(),
             memory_budget: DEFAULT_MEMORY_BUDGET,
             limits: ReadLimits::default(),
+            max_target_len: None,
         }
     }
 }
@@ -127,6 +132,16 @@ pub enum ApplyError {
     KnownItem { path: String, reason: String },
     #[error("the delta's target item is empty; there is nothing to apply")]
     EmptyTarget,
+    #[error("the delta's target is {length} bytes, more than the {limit}-byte limit")]
+    TargetTooLarge { length: u64, limit: u64 },
+    #[error(
+        "the delta's target is {needed} bytes, but only {available} bytes are free for {path}"
+    )]
+    NoSpace {
+        path: String,
+        needed: u64,
+        available: u64,
+    },
     #[error("{0}")]
     Unresolvable(Box<Unresolved>),
     #[error("the delta's recipe graph is {depth} levels deep; the limit is {limit}")]
@@ -273,6 +288,19 @@ pub fn apply(
     if archive.target.is_empty() {
         return Err(ApplyError::EmptyTarget);
     }
+    let length = archive.target.length();
+    if let Some(limit) = options.max_target_len.filter(|&l| length > l) {
+        return Err(ApplyError::TargetTooLarge { length, limit });
+    }
+    // A hostile or mistaken delta can declare any length (an all-zeros target of a terabyte
+    // takes a few bytes): refuse what cannot fit before reading the source.
+    if let Some(available) = free_space_for(output).filter(|&a| length > a) {
+        return Err(ApplyError::NoSpace {
+            path: output.display().to_string(),
+            needed: length,
+            available,
+        });
+    }
     let delta_file: SharedAt = Rc::new(delta_file);
     let archives = archive.walk();
 
@@ -371,6 +399,35 @@ pub fn apply(
         peak_reserved_memory: budget.peak(),
         plan_depth: plan.depth,
     })
+}
+
+/// Bytes an unprivileged process may still write on the filesystem that will hold `output`
+/// (its folder), or `None` when that cannot be told.
+#[cfg(unix)]
+fn free_space_for(output: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `c_path` is NUL-terminated and `st` is a writable statvfs; statvfs only writes
+    // into it and we read it only after success.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs succeeded and filled the struct.
+    let st = unsafe { st.assume_init() };
+    // The field types differ between targets (32-bit on some 32-bit ARM C libraries).
+    #[allow(clippy::unnecessary_cast)]
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+#[cfg(not(unix))]
+fn free_space_for(_output: &Path) -> Option<u64> {
+    None
 }
 
 /// Streams the target into `out`; returns the item of what was written.

@@ -136,10 +136,12 @@ pub struct PrefixDecoder<'r> {
 }
 
 impl<'r> PrefixDecoder<'r> {
+    /// `gate` sees the start of every frame before it is decoded and returns the largest window
+    /// log the frame may use (see [`codec::zstd::FrameDecoder`]).
     pub fn new<R: Read + 'r>(
         input: R,
         basis: Option<Vec<u8>>,
-        window_log_max: u32,
+        gate: impl FnMut(&[u8]) -> io::Result<u32> + 'r,
         memory: Reservation,
     ) -> io::Result<Self> {
         let has_basis = basis.is_some();
@@ -148,19 +150,12 @@ impl<'r> PrefixDecoder<'r> {
         // neither moved, mutated nor freed while the decoder exists: `Drop` drops the decoder
         // first and frees the allocation afterwards, and nothing else gets the pointer.
         let prefix: &'r [u8] = unsafe { &*basis };
-        match codec::zstd::decoder(input, has_basis.then_some(prefix), window_log_max) {
-            Ok(decoder) => Ok(PrefixDecoder {
-                decoder: Some(decoder),
-                basis,
-                _memory: memory,
-            }),
-            Err(e) => {
-                // SAFETY: the allocation came from Box::into_raw above and no borrow of it
-                // survived (the decoder was not created).
-                drop(unsafe { Box::from_raw(basis) });
-                Err(e)
-            }
-        }
+        let decoder = codec::zstd::FrameDecoder::new(input, has_basis.then_some(prefix), gate);
+        Ok(PrefixDecoder {
+            decoder: Some(Box::new(decoder)),
+            basis,
+            _memory: memory,
+        })
     }
 }
 
