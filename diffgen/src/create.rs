@@ -54,6 +54,10 @@ pub struct Summary {
     pub zero_bytes: u64,
     pub new_bytes: u64,
     pub recipes: usize,
+    /// gzip files inside target filesystems that the device re-creates from their text.
+    pub inner_gzip_files: usize,
+    /// Their compressed size in all.
+    pub inner_gzip_bytes: u64,
     pub identical_payloads: Vec<String>,
     pub recreated_payloads: Vec<(String, String)>,
     /// What the planner could not do and why (e.g. a content that is not a filesystem).
@@ -185,6 +189,8 @@ fn summarize(
         zero_bytes: outcome.stats.zero_bytes,
         new_bytes: outcome.stats.new_bytes,
         recipes: outcome.stats.recipes,
+        inner_gzip_files: outcome.stats.inner_gz_files,
+        inner_gzip_bytes: outcome.stats.inner_gz_bytes,
         identical_payloads: outcome.stats.identical_payloads.clone(),
         recreated_payloads: outcome.stats.recreated.clone(),
         notes: outcome.stats.notes.clone(),
@@ -251,6 +257,12 @@ pub fn text(s: &Summary) -> String {
         "  target bytes: {} reused from the source, {} zero runs, {} new; {} recipes\n",
         s.reused_bytes, s.zero_bytes, s.new_bytes, s.recipes
     ));
+    if s.inner_gzip_files > 0 {
+        t.push_str(&format!(
+            "  gzip files inside filesystems rebuilt on the device from their diffed text: {} ({} bytes)\n",
+            s.inner_gzip_files, s.inner_gzip_bytes
+        ));
+    }
     for p in &s.identical_payloads {
         t.push_str(&format!("  {p}: identical to a source payload\n"));
     }

@@ -204,6 +204,42 @@ fn push(pieces: &mut Vec<Piece>, piece: Piece) {
     }
 }
 
+/// Source matches shorter than `max_len` that touch new bytes become new bytes, merged with
+/// their neighbours: for a compressor that sees the old version of the data as its basis they
+/// cost a few bytes, where a match of its own costs recipes.
+/// `allowed(region, offset, len, start)` says whether the compressor's basis will hold the
+/// match (`len` bytes at `offset` of `region`, at `start` of the data).
+pub fn absorb_short_matches(
+    pieces: Vec<Piece>,
+    max_len: u64,
+    allowed: impl Fn(usize, u64, u64, u64) -> bool,
+) -> Vec<Piece> {
+    let is_new = |p: Option<&Piece>| matches!(p, Some(Piece::New { .. }));
+    let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
+    let mut pos = 0u64;
+    for (k, p) in pieces.iter().enumerate() {
+        let len = p.len();
+        let absorb = match *p {
+            Piece::Source { region, offset, .. } => {
+                len < max_len
+                    && (is_new(out.last()) || is_new(pieces.get(k + 1)))
+                    && allowed(region, offset, len, pos)
+            }
+            _ => false,
+        };
+        push(
+            &mut out,
+            if absorb {
+                Piece::New { start: pos, len }
+            } else {
+                p.clone()
+            },
+        );
+        pos += len;
+    }
+    out
+}
+
 /// Zero runs below [`MIN_ZERO_RUN`] become new bytes (they compress to almost nothing there),
 /// merged with their neighbours.
 fn demote_short_zero_runs(pieces: Vec<Piece>) -> Vec<Piece> {

@@ -133,53 +133,58 @@ const ZSTD_LEVELS: [i32; 19] = [
 /// Finds parameters that compress `content` into exactly `payload`, if any.
 pub fn reproduce(kind: Kind, content: &[u8], payload: &[u8]) -> Option<Recreate> {
     match kind {
-        Kind::Gzip => {
-            // Our fixed header: no mtime, no name, OS 3. Anything else cannot be re-created.
-            if payload.len() < 18 || payload[3..8] != [0, 0, 0, 0, 0] || payload[9] != 3 {
-                return None;
+        Kind::Gzip => reproduce_gzip(content, payload, &ZLIB_LEVELS).map(Recreate::Zlib),
+        Kind::Zstd => reproduce_zstd(content, payload),
+    }
+}
+
+/// The gzip parameters among `levels` whose output for `content` is exactly `payload`.
+pub fn reproduce_gzip(content: &[u8], payload: &[u8], levels: &[i32]) -> Option<DeflateParams> {
+    // The device's fixed header: no mtime, no name, OS 3 (what `gzip -n` writes too).
+    if payload.len() < 18 || payload[3..8] != [0, 0, 0, 0, 0] || payload[9] != 3 {
+        return None;
+    }
+    levels.iter().find_map(|&level| {
+        let params = DeflateParams {
+            container: Container::Gzip,
+            level,
+        };
+        let mut cmp = Comparer {
+            expected: payload,
+            pos: 0,
+        };
+        let ok = zlib::deflate_stream(params, &mut &content[..], &mut cmp).is_ok()
+            && cmp.pos == payload.len();
+        ok.then_some(params)
+    })
+}
+
+fn reproduce_zstd(content: &[u8], payload: &[u8]) -> Option<Recreate> {
+    for checksum in [true, false] {
+        for &level in &ZSTD_LEVELS {
+            let params = ZstdParams {
+                level,
+                checksum,
+                version: zstd_codec::zstd_version_number(),
+            };
+            let mut cmp = Comparer {
+                expected: payload,
+                pos: 0,
+            };
+            let ok = zstd_codec::compress_stream(
+                params,
+                content.len() as u64,
+                &mut &content[..],
+                &mut cmp,
+            )
+            .is_ok()
+                && cmp.pos == payload.len();
+            if ok {
+                return Some(Recreate::Zstd(params));
             }
-            ZLIB_LEVELS.iter().find_map(|&level| {
-                let params = DeflateParams {
-                    container: Container::Gzip,
-                    level,
-                };
-                let mut cmp = Comparer {
-                    expected: payload,
-                    pos: 0,
-                };
-                let ok = zlib::deflate_stream(params, &mut &content[..], &mut cmp).is_ok()
-                    && cmp.pos == payload.len();
-                ok.then_some(Recreate::Zlib(params))
-            })
-        }
-        Kind::Zstd => {
-            for checksum in [true, false] {
-                for &level in &ZSTD_LEVELS {
-                    let params = ZstdParams {
-                        level,
-                        checksum,
-                        version: zstd_codec::zstd_version_number(),
-                    };
-                    let mut cmp = Comparer {
-                        expected: payload,
-                        pos: 0,
-                    };
-                    let ok = zstd_codec::compress_stream(
-                        params,
-                        content.len() as u64,
-                        &mut &content[..],
-                        &mut cmp,
-                    )
-                    .is_ok()
-                        && cmp.pos == payload.len();
-                    if ok {
-                        return Some(Recreate::Zstd(params));
-                    }
-                }
-            }
-            None
         }
     }
+    None
 }
 
 #[cfg(test)]

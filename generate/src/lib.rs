@@ -22,6 +22,7 @@
 
 pub mod blocks;
 pub mod content;
+pub mod inner_gz;
 pub mod reference;
 
 use std::collections::HashMap;
@@ -80,6 +81,10 @@ pub struct Stats {
     /// New bytes compressed against old versions (in segments with a basis).
     pub referenced_new_bytes: u64,
     pub segments: usize,
+    /// gzip files inside target filesystems re-created on the device from their content.
+    pub inner_gz_files: usize,
+    /// Their compressed size in all.
+    pub inner_gz_bytes: u64,
     /// Things the log should say (contents not opened as filesystems, and why).
     pub notes: Vec<String>,
 }
@@ -194,13 +199,26 @@ enum Part {
 /// decoder memory budget (48 MiB by default) with room to spare.
 pub const SEGMENT_LIMIT: u64 = 8 << 20;
 
-/// New bytes compressed against a basis of source bytes (their old versions).
+/// New bytes with references go to segments in pieces of at most this size.
+const REFERENCED_CHUNK: u64 = 1 << 20;
+
+/// Matches shorter than this next to referenced new bytes become new bytes themselves.
+const ABSORB_MATCH: u64 = 64 * 1024;
+
+/// New bytes compressed against a basis of old bytes (their old versions).
 struct Segment {
     data: Vec<u8>,
-    /// Source content and the ranges of it that form the basis, in order.
-    source: usize,
-    basis: Ranges,
+    basis: Basis,
     basis_len: u64,
+}
+
+/// What a segment's basis is made of, in order.
+enum Basis {
+    /// Ranges of source content `source`.
+    Source { source: usize, ranges: Ranges },
+    /// Items the plan makes otherwise (uncompressed contents of old gzip files), with their
+    /// bytes.
+    Items(Vec<(Item, Vec<u8>)>),
 }
 
 /// State of one run.
@@ -306,26 +324,29 @@ impl<'a> Planner<'a> {
         refs: Ranges,
     ) -> Result<Part, Error> {
         let len = bytes.len() as u64;
-        let current = self.segments.last().filter(|s| s.source == source);
+        let current = self.segments.last().and_then(|s| match &s.basis {
+            Basis::Source { source: s0, ranges } if *s0 == source => Some((s, ranges)),
+            _ => None,
+        });
         // References already in the current segment's basis cost nothing more.
         let fresh: Ranges = match current {
-            Some(seg) => refs
-                .into_iter()
-                .filter(|r| !seg.basis.contains(r))
-                .collect(),
+            Some((_, ranges)) => refs.into_iter().filter(|r| !ranges.contains(r)).collect(),
             None => refs,
         };
         let fresh_len: u64 = fresh.iter().map(|r| r.1).sum();
-        if fresh_len == 0 && current.is_none() || len + fresh_len > SEGMENT_LIMIT / 2 {
+        if fresh_len == 0 && current.is_none() || len + fresh_len > SEGMENT_LIMIT {
             return self.push_new(bytes);
         }
-        let fits = current
-            .is_some_and(|s| s.data.len() as u64 + s.basis_len + len + fresh_len <= SEGMENT_LIMIT);
+        let fits = current.is_some_and(|(s, _)| {
+            s.data.len() as u64 + s.basis_len + len + fresh_len <= SEGMENT_LIMIT
+        });
         if !fits {
             self.segments.push(Segment {
                 data: Vec::new(),
-                source,
-                basis: Ranges::new(),
+                basis: Basis::Source {
+                    source,
+                    ranges: Ranges::new(),
+                },
                 basis_len: 0,
             });
         }
@@ -333,11 +354,11 @@ impl<'a> Planner<'a> {
         let seg = self.segments.last_mut().expect("just ensured");
         let offset = seg.data.len() as u64;
         seg.data.extend_from_slice(bytes);
+        let Basis::Source { ranges, .. } = &mut seg.basis else {
+            unreachable!("the last segment has a source basis")
+        };
         for r in fresh {
-            if !seg.basis.contains(&r) {
-                seg.basis_len += r.1;
-                seg.basis.push(r);
-            }
+            seg.basis_len += add_basis_range(ranges, r);
         }
         self.stats.new_bytes += len;
         Ok(Part::New {
@@ -348,15 +369,29 @@ impl<'a> Planner<'a> {
     }
 
     /// Plans `data` by block matching; new bytes go to a new-bytes stream, with references
-    /// into `finder`'s source content when one is given.
+    /// into `finder`'s source content when one is given. `base` is the offset of `data` in
+    /// the content `finder` was made for.
     fn plan_bytes(
         &mut self,
         data: &[u8],
+        base: u64,
         index: &BlockIndex,
         finder: Option<(&ReferenceFinder, usize)>,
         out: &mut Vec<Part>,
     ) -> Result<(), Error> {
-        for piece in index.plan(data) {
+        let mut pieces = index.plan(data);
+        if let Some((f, source)) = finder {
+            // Next to changed bytes that are compressed against their old version, a short
+            // match from that old version costs almost nothing inside the compressed stream,
+            // but two recipes outside it.
+            pieces = blocks::absorb_short_matches(pieces, ABSORB_MATCH, |region, off, len, at| {
+                region == source
+                    && f.find(base + at, len)
+                        .iter()
+                        .any(|&(o, l)| o <= off && off + len <= o + l)
+            });
+        }
+        for piece in pieces {
             let part = match piece {
                 Piece::Source {
                     region,
@@ -376,7 +411,18 @@ impl<'a> Planner<'a> {
                     let bytes = &data[start as usize..(start + len) as usize];
                     match finder {
                         Some((f, source)) => {
-                            self.push_referenced(bytes, source, f.find(start, len))?
+                            // In chunks, so that a large changed file still fits a segment
+                            // together with its old version.
+                            let mut at = 0u64;
+                            while at < len {
+                                let n = (len - at).min(REFERENCED_CHUNK);
+                                let chunk = &bytes[at as usize..(at + n) as usize];
+                                let refs = f.find(base + start + at, n);
+                                let part = self.push_referenced(chunk, source, refs)?;
+                                push_part(out, part);
+                                at += n;
+                            }
+                            continue;
                         }
                         None => self.push_new(bytes)?,
                     }
@@ -386,6 +432,167 @@ impl<'a> Planner<'a> {
         }
         Ok(())
     }
+
+    /// Plans `data` with the ranges in `claimed` (sorted `(start, len, item)`, the item making
+    /// exactly those bytes) taken as they are and the bytes between them by [`Self::plan_bytes`].
+    fn plan_around(
+        &mut self,
+        data: &[u8],
+        claimed: &[(u64, u64, Item)],
+        index: &BlockIndex,
+        finder: Option<(&ReferenceFinder, usize)>,
+        out: &mut Vec<Part>,
+    ) -> Result<(), Error> {
+        let mut pos = 0u64;
+        for &(start, len, item) in claimed {
+            if start < pos {
+                continue; // overlapping claims cannot happen in a valid filesystem; stay safe
+            }
+            if start > pos {
+                let gap = &data[pos as usize..start as usize];
+                self.plan_bytes(gap, pos, index, finder, out)?;
+            }
+            push_part(out, Part::Item(item));
+            pos = start + len;
+        }
+        if pos < data.len() as u64 {
+            self.plan_bytes(&data[pos as usize..], pos, index, finder, out)?;
+        }
+        Ok(())
+    }
+
+    /// Plans the changed gzip files of a target filesystem ([`inner_gz`]): each is re-created
+    /// on the device from its content, and the contents are compressed together against the
+    /// old versions' contents. Returns the ranges of the target content the files now make
+    /// (for [`Self::plan_around`]) and the contents still to be made from the new streams.
+    #[allow(clippy::type_complexity)]
+    fn plan_inner_gz(
+        &mut self,
+        source: usize,
+        files: Vec<inner_gz::InnerGz>,
+    ) -> Result<(Vec<(u64, u64, Item)>, Vec<(Item, Vec<Part>)>), Error> {
+        let mut claimed = Vec::new();
+        let mut pending = Vec::new();
+        for f in files {
+            let cost = (f.content.len() + f.old_content.len()) as u64;
+            if cost > SEGMENT_LIMIT / 2 {
+                continue; // too large for one segment: planned as plain bytes
+            }
+            let file_item = item_of(&f.bytes);
+            let content_item = item_of(&f.content);
+            // The old file, then its content on the device.
+            let mut old_parts = Vec::with_capacity(f.old_ranges.len());
+            for &(off, len) in &f.old_ranges {
+                old_parts.push(self.source_piece(source, off, len)?);
+            }
+            let old_item = match old_parts.as_slice() {
+                [one] => *one,
+                _ => {
+                    let bytes = inner_gz::gather(self.source_bytes(source), &f.old_ranges);
+                    let item = item_of(&bytes);
+                    self.builder.add_recipe(item, Recipe::Chain(old_parts))?;
+                    item
+                }
+            };
+            let old_content_item = item_of(&f.old_content);
+            self.builder.add_recipe(
+                old_content_item,
+                Recipe::ZlibDecompression {
+                    container: codec::zlib::Container::Gzip,
+                    compressed: old_item,
+                },
+            )?;
+            self.builder.add_recipe(
+                file_item,
+                Recipe::ZlibCompression {
+                    container: f.params.container,
+                    level: f.params.level,
+                    uncompressed: content_item,
+                },
+            )?;
+            // Where the file's bytes sit in the image: the file itself, or slices of it.
+            if let [(start, len)] = f.ranges.as_slice() {
+                claimed.push((*start, *len, file_item));
+            } else {
+                let mut at = 0u64;
+                for &(start, len) in &f.ranges {
+                    let piece = item_of(&f.bytes[at as usize..(at + len) as usize]);
+                    self.builder.add_recipe(
+                        piece,
+                        Recipe::Slice {
+                            offset: at,
+                            whole: file_item,
+                        },
+                    )?;
+                    claimed.push((start, len, piece));
+                    at += len;
+                }
+            }
+            self.stats.inner_gz_files += 1;
+            self.stats.inner_gz_bytes += f.bytes.len() as u64;
+            let in_a_basis = self.segments.iter().any(|s| match &s.basis {
+                Basis::Items(items) => items.iter().any(|(i, _)| *i == content_item),
+                Basis::Source { .. } => false,
+            });
+            if content_item == old_content_item || in_a_basis {
+                continue; // the content is made already (only its compression changed)
+            }
+            // Its content joins the current gzip-content segment, or starts one.
+            let len = f.content.len() as u64;
+            let fits = self.segments.last().is_some_and(|s| {
+                matches!(s.basis, Basis::Items(_))
+                    && s.data.len() as u64 + s.basis_len + cost <= SEGMENT_LIMIT
+            });
+            if !fits {
+                self.segments.push(Segment {
+                    data: Vec::new(),
+                    basis: Basis::Items(Vec::new()),
+                    basis_len: 0,
+                });
+            }
+            let stream = self.segments.len();
+            let seg = self.segments.last_mut().expect("just ensured");
+            let offset = seg.data.len() as u64;
+            seg.data.extend_from_slice(&f.content);
+            seg.basis_len += f.old_content.len() as u64;
+            if let Basis::Items(items) = &mut seg.basis {
+                items.push((old_content_item, f.old_content));
+            }
+            self.stats.new_bytes += len;
+            pending.push((
+                content_item,
+                vec![Part::New {
+                    stream,
+                    offset,
+                    len,
+                }],
+            ));
+        }
+        claimed.sort_unstable_by_key(|c| c.0);
+        Ok((claimed, pending))
+    }
+}
+
+/// Basis ranges closer than this are joined (with the bytes between them): every range costs
+/// a recipe (~150 bytes in the delta), the bytes between cost nothing in the delta.
+const BASIS_JOIN_GAP: u64 = 64 * 1024;
+
+/// Adds `r` to a segment's basis ranges; returns how many bytes the basis grew by.
+fn add_basis_range(ranges: &mut Ranges, r: (u64, u64)) -> u64 {
+    let end = r.0 + r.1;
+    if ranges.iter().any(|&(o, l)| o <= r.0 && end <= o + l) {
+        return 0;
+    }
+    if let Some(last) = ranges.last_mut() {
+        let last_end = last.0 + last.1;
+        if last.0 <= r.0 && r.0 <= last_end + BASIS_JOIN_GAP {
+            let grown = end.max(last_end) - last_end;
+            last.1 += grown;
+            return grown;
+        }
+    }
+    ranges.push(r);
+    r.1
 }
 
 /// Appends a part, merging consecutive pieces of the same new-bytes stream.
@@ -594,9 +801,18 @@ pub fn create(
                         }
                         (finder, i)
                     });
+                    let (claimed, gz_pending) = match &finder {
+                        Some((f, i)) if f.is_file_aware() => {
+                            let files = inner_gz::find(&map, region_bytes[*i].1, f);
+                            planner.plan_inner_gz(*i, files)?
+                        }
+                        _ => Default::default(),
+                    };
+                    pending.extend(gz_pending);
                     let mut parts = Vec::new();
-                    planner.plan_bytes(
+                    planner.plan_around(
                         &map,
+                        &claimed,
                         &index,
                         finder.as_ref().map(|(f, i)| (f, *i)),
                         &mut parts,
@@ -624,7 +840,7 @@ pub fn create(
             contents_keep.push(map);
             continue;
         }
-        planner.plan_bytes(payload, &index, None, &mut top)?;
+        planner.plan_bytes(payload, 0, &index, None, &mut top)?;
     }
     let tail = &target_map[cursor as usize..];
     let part = planner.push_new(tail)?;
@@ -666,12 +882,22 @@ pub fn create(
     let segments = std::mem::take(&mut planner.segments);
     let mut basis_items: Vec<Option<Item>> = Vec::new();
     for (k, seg) in segments.iter().enumerate() {
-        let source_bytes: &[u8] = region_bytes[seg.source].1;
         let mut basis = Vec::with_capacity(seg.basis_len as usize);
         let mut parts = Vec::new();
-        for &(off, len) in &seg.basis {
-            basis.extend_from_slice(&source_bytes[off as usize..(off + len) as usize]);
-            parts.push(planner.source_piece(seg.source, off, len)?);
+        match &seg.basis {
+            Basis::Source { source, ranges } => {
+                let source_bytes: &[u8] = region_bytes[*source].1;
+                for &(off, len) in ranges {
+                    basis.extend_from_slice(&source_bytes[off as usize..(off + len) as usize]);
+                    parts.push(planner.source_piece(*source, off, len)?);
+                }
+            }
+            Basis::Items(items) => {
+                for (item, bytes) in items {
+                    basis.extend_from_slice(bytes);
+                    parts.push(*item);
+                }
+            }
         }
         let basis_item = if parts.len() == 1 {
             parts[0]

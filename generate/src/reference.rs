@@ -20,6 +20,19 @@ struct ExtPair {
     /// Each target file's path and, if the path exists in the source, the old file's bytes as
     /// ranges of the source content.
     old_versions: Vec<Option<Ranges>>,
+    /// Each target file's bytes as ranges of the target content, in file order (holes left
+    /// out, so their total is below the size for sparse files).
+    target_files: Vec<(Ranges, u64)>,
+}
+
+/// A regular file of the target filesystem and its old version.
+pub struct FilePair<'a> {
+    /// The file's bytes as ranges of the target content, in file order.
+    pub target: &'a Ranges,
+    /// Size of the file.
+    pub size: u64,
+    /// The old version's bytes as ranges of the source content (same path), if any.
+    pub old: Option<&'a Ranges>,
 }
 
 /// Finds references in one source content for one target content.
@@ -47,6 +60,21 @@ impl ReferenceFinder {
 
     pub fn is_file_aware(&self) -> bool {
         self.ext.is_some()
+    }
+
+    /// The regular files of the target filesystem with their old versions (none when the
+    /// contents are not both filesystems).
+    pub fn files(&self) -> impl Iterator<Item = FilePair<'_>> {
+        self.ext.iter().flat_map(|ext| {
+            ext.target_files
+                .iter()
+                .zip(&ext.old_versions)
+                .map(|((target, size), old)| FilePair {
+                    target,
+                    size: *size,
+                    old: old.as_ref(),
+                })
+        })
     }
 
     /// References for the target bytes `[start, start + len)`.
@@ -106,6 +134,7 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
     }
     let mut target_runs = Vec::new();
     let mut old_versions = Vec::new();
+    let mut target_files = Vec::new();
     for f in &t_scan.files {
         if f.kind != ext4::FileKind::Regular {
             continue;
@@ -116,26 +145,12 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
                 target_runs.push((r.physical, r.len, idx));
             }
         }
+        target_files.push((byte_ranges(&f.runs, block_size, f.size), f.size));
         let old = f
             .paths
             .iter()
             .find_map(|p| by_path.get(p.as_str()))
-            .map(|old| {
-                let mut ranges = Ranges::new();
-                for r in &old.runs {
-                    if !r.initialized {
-                        continue;
-                    }
-                    let offset = r.physical * s_block;
-                    // The file's last block holds bytes past its size; leave them out.
-                    let logical_end = (r.logical + r.len) * s_block;
-                    let len = r.len * s_block - logical_end.saturating_sub(old.size);
-                    if len > 0 {
-                        ranges.push((offset, len));
-                    }
-                }
-                ranges
-            });
+            .map(|old| byte_ranges(&old.runs, s_block, old.size));
         old_versions.push(old);
     }
     target_runs.sort_unstable();
@@ -143,5 +158,28 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
         block_size,
         target_runs,
         old_versions,
+        target_files,
     })
+}
+
+/// A file's bytes as ranges of its image, in file order: initialized runs only, the last
+/// block cut at the file's size.
+fn byte_ranges(runs: &[ext4::Run], block: u64, size: u64) -> Ranges {
+    let mut ranges = Ranges::new();
+    for r in runs {
+        if !r.initialized {
+            continue;
+        }
+        let offset = r.physical * block;
+        // The file's last block holds bytes past its size; leave them out.
+        let logical_end = (r.logical + r.len) * block;
+        let len = (r.len * block).saturating_sub(logical_end.saturating_sub(size));
+        match ranges.last_mut() {
+            // Runs that continue each other on disk are one range.
+            Some(last) if len > 0 && last.0 + last.1 == offset => last.1 += len,
+            _ if len > 0 => ranges.push((offset, len)),
+            _ => {}
+        }
+    }
+    ranges
 }

@@ -318,3 +318,95 @@ fn opaque_payloads_are_noted_and_still_delta_coded() {
     assert!(o.delta_len < 10_000, "{} bytes", o.delta_len);
     assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
 }
+
+/// An ext4 image of `tree` made by mke2fs as Yocto does (`-d`), with fixed identifiers.
+fn mkfs_image(tree: &Path, image: &Path, blocks: u32) {
+    let st = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-b", "4096", "-N", "128", "-O", "^has_journal"])
+        .args(["-U", "0b1d2c3e-4f50-4617-8829-3a4b5c6d7e8f"])
+        .args(["-E", "hash_seed=8a9b0c1d-2e3f-4041-9253-64758697a8b9"])
+        .arg("-d")
+        .arg(tree)
+        .arg(image)
+        .arg(blocks.to_string())
+        .env("E2FSPROGS_FAKE_TIME", "1700000000")
+        .status()
+        .expect("mkfs.ext4 runs (scripts/install-deps.sh installs e2fsprogs)");
+    assert!(st.success());
+}
+
+/// `gzip -9n` of `data`, by the real gzip: what Debian packages ship.
+fn gzip_9n(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("gzip")
+        .args(["-9", "-n", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// A changed `gzip -9n` file inside the filesystem differs from its old version in nearly
+/// every byte; the device re-creates it from its text, which is diffed against the old text.
+#[test]
+fn changed_gzip_files_inside_the_filesystem_are_rebuilt_from_their_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let changelog = |release: u32| -> Vec<u8> {
+        let mut text = String::new();
+        for v in (1..=release).rev() {
+            text.push_str(&format!(
+                "demo ({v}.0) stable; urgency=medium\n\n  * Release {v}: fixes for issue {}.\n\n",
+                v * 7
+            ));
+        }
+        for line in 0..6000 {
+            text.push_str(&format!(
+                "  * older entry {line}: adjusted parameter {}\n",
+                line * 13 % 97
+            ));
+        }
+        text.into_bytes()
+    };
+    let manual = |edit: bool| -> Vec<u8> {
+        let mut text: Vec<u8> = (0..3000)
+            .flat_map(|i| format!(".TP\n.B option{i}\nsets value {}\n", i * 31 % 1000).into_bytes())
+            .collect();
+        if edit {
+            text.splice(20_000..20_000, b"\n.SH NEW SECTION\ntext\n".iter().copied());
+        }
+        text
+    };
+    for (v, tree) in [(1u32, "t1"), (2, "t2")] {
+        let doc = dir.path().join(tree).join("usr/share/doc/demo");
+        let man = dir.path().join(tree).join("usr/share/man/man1");
+        fs::create_dir_all(&doc).unwrap();
+        fs::create_dir_all(&man).unwrap();
+        fs::write(doc.join("changelog.gz"), gzip_9n(&changelog(v))).unwrap();
+        fs::write(man.join("demo.1.gz"), gzip_9n(&manual(v == 2))).unwrap();
+        fs::write(doc.join("README"), b"unchanged\n".repeat(500)).unwrap();
+        let img = dir.path().join(format!("v{v}.ext4"));
+        mkfs_image(&dir.path().join(tree), &img, 1024);
+        let gz = deflate_bytes(DeflateParams::GZIP_PROFILE, &fs::read(&img).unwrap()).unwrap();
+        swu_file(
+            &dir.path().join(format!("v{v}.swu")),
+            &[("rootfs.ext4.gz", gz)],
+        );
+    }
+    let (s, t) = (dir.path().join("v1.swu"), dir.path().join("v2.swu"));
+    for profile in [Profile::Gzip, Profile::Extended] {
+        let d = dir.path().join(format!("{profile:?}.diff"));
+        let o = create(&s, &t, &d, &Options::new(profile, dir.path().join("w"))).unwrap();
+        assert_eq!(o.stats.inner_gz_files, 2, "{profile:?}: {:?}", o.stats);
+        assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+        // Two diffs of compressed files would cost several kilobytes; the text diffs cost
+        // a few hundred bytes, plus recipes.
+        assert!(o.delta_len < 6_000, "{profile:?}: {} bytes", o.delta_len);
+    }
+}

@@ -1,0 +1,106 @@
+//! gzip files inside a target filesystem that the device can re-create from their text.
+//!
+//! A changed man page or changelog (`gzip -9n`, as Debian packages them) differs from its old
+//! version in every byte after the first change, so a diff of the two compressed files is
+//! nearly as large as the file. Most such files are exactly what zlib writes at level 9 with
+//! the device's fixed header, so the device can rebuild them with `zlib_compression` from
+//! their uncompressed content — and that content is a small diff against the old version's
+//! content, which the device gets with `zlib_decompression` of the old file. On a Debian
+//! point release this turns about half a megabyte of diffs of deflate streams into a few
+//! kilobytes.
+
+use std::io::Read;
+
+use codec::zlib::{self, Container, DeflateParams};
+
+use crate::content;
+use crate::reference::{Ranges, ReferenceFinder};
+
+/// Levels tried: packagers use `gzip -9`; 6 is gzip's default.
+const LEVELS: [i32; 2] = [9, 6];
+/// Largest uncompressed content considered (it is held in memory while planning).
+pub const MAX_CONTENT: u64 = 64 << 20;
+/// Smaller files are cheaper as they are.
+const MIN_FILE: u64 = 64;
+
+/// A changed gzip file of the target filesystem that the device can re-create.
+pub struct InnerGz {
+    /// The file's bytes as ranges of the target content, in file order.
+    pub ranges: Ranges,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// How the device re-creates the file from `content`.
+    pub params: DeflateParams,
+    pub content: Vec<u8>,
+    /// The old version's compressed bytes as ranges of the source content.
+    pub old_ranges: Ranges,
+    /// The old version's uncompressed content.
+    pub old_content: Vec<u8>,
+}
+
+/// Finds the gzip files of the target filesystem that changed from an old gzip version at
+/// the same path and that zlib re-creates byte for byte. `target` and `source` are the
+/// contents `finder` was made for.
+pub fn find(target: &[u8], source: &[u8], finder: &ReferenceFinder) -> Vec<InnerGz> {
+    let mut found = Vec::new();
+    for file in finder.files() {
+        // The whole file must be in its ranges (no holes).
+        let len: u64 = file.target.iter().map(|r| r.1).sum();
+        if len != file.size || !(MIN_FILE..=MAX_CONTENT).contains(&len) {
+            continue;
+        }
+        let Some(old_ranges) = file.old else {
+            continue;
+        };
+        let &(first, first_len) = file.target.first().expect("len > 0");
+        let head = &target[first as usize..(first + first_len.min(3)) as usize];
+        if !is_gzip(head) {
+            continue;
+        }
+        let new_bytes = gather(target, file.target);
+        let new_bytes = new_bytes.as_slice();
+        let old_bytes = gather(source, old_ranges);
+        if old_bytes == new_bytes || !is_gzip(&old_bytes) {
+            continue;
+        }
+        let (Some(content), Some(old_content)) = (gunzip(new_bytes), gunzip(&old_bytes)) else {
+            continue;
+        };
+        let Some(params) = content::reproduce_gzip(&content, new_bytes, &LEVELS) else {
+            continue;
+        };
+        found.push(InnerGz {
+            ranges: file.target.clone(),
+            bytes: new_bytes.to_vec(),
+            params,
+            content,
+            old_ranges: old_ranges.clone(),
+            old_content,
+        });
+    }
+    found
+}
+
+fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b, 0x08])
+}
+
+/// The bytes of `ranges` of `data`, concatenated.
+pub fn gather(data: &[u8], ranges: &Ranges) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ranges.iter().map(|r| r.1 as usize).sum());
+    for &(off, len) in ranges {
+        out.extend_from_slice(&data[off as usize..(off + len) as usize]);
+    }
+    out
+}
+
+/// The first gzip member's content, as the device's `zlib_decompression` reads it; `None`
+/// if it does not decode or is larger than [`MAX_CONTENT`].
+fn gunzip(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    zlib::inflater(Container::Gzip, bytes, false)
+        .take(MAX_CONTENT + 1)
+        .read_to_end(&mut out)
+        .ok()?;
+    (!out.is_empty() && out.len() as u64 <= MAX_CONTENT).then_some(out)
+}
