@@ -58,6 +58,11 @@ pub struct Summary {
     pub inner_gzip_files: usize,
     /// Their compressed size in all.
     pub inner_gzip_bytes: u64,
+    /// Changed files inside filesystems rebuilt with a bsdiff patch, and the patches' size.
+    pub patched_files: usize,
+    pub patch_bytes: u64,
+    /// What the patches saved against zstd with the old version as basis.
+    pub patch_saved_bytes: u64,
     pub identical_payloads: Vec<String>,
     pub recreated_payloads: Vec<(String, String)>,
     /// What the planner could not do and why (e.g. a content that is not a filesystem).
@@ -191,6 +196,9 @@ fn summarize(
         recipes: outcome.stats.recipes,
         inner_gzip_files: outcome.stats.inner_gz_files,
         inner_gzip_bytes: outcome.stats.inner_gz_bytes,
+        patched_files: outcome.stats.patched_files,
+        patch_bytes: outcome.stats.patch_bytes,
+        patch_saved_bytes: outcome.stats.patch_saved_bytes,
         identical_payloads: outcome.stats.identical_payloads.clone(),
         recreated_payloads: outcome.stats.recreated.clone(),
         notes: outcome.stats.notes.clone(),
@@ -261,6 +269,12 @@ pub fn text(s: &Summary) -> String {
         t.push_str(&format!(
             "  gzip files inside filesystems rebuilt on the device from their diffed text: {} ({} bytes)\n",
             s.inner_gzip_files, s.inner_gzip_bytes
+        ));
+    }
+    if s.patched_files > 0 {
+        t.push_str(&format!(
+            "  changed files patched with bsdiff (smaller than zstd against the old version): {} ({} bytes of patches, {} bytes saved)\n",
+            s.patched_files, s.patch_bytes, s.patch_saved_bytes
         ));
     }
     for p in &s.identical_payloads {

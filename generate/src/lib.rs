@@ -23,6 +23,7 @@
 pub mod blocks;
 pub mod content;
 pub mod inner_gz;
+pub mod inner_patch;
 pub mod reference;
 
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ use blocks::{BlockIndex, Piece, Region};
 use content::{Kind, Recreate};
 use delta::{DeltaBuilder, Item, Profile, Recipe};
 use memmap2::Mmap;
+use rayon::prelude::*;
 use reference::{Ranges, ReferenceFinder};
 use sha2::{Digest, Sha256};
 use swu::Swu;
@@ -85,6 +87,12 @@ pub struct Stats {
     pub inner_gz_files: usize,
     /// Their compressed size in all.
     pub inner_gz_bytes: u64,
+    /// Changed files inside target filesystems rebuilt with a bsdiff patch, their size, the
+    /// patches' size, and what the patches saved against zstd with the old version as basis.
+    pub patched_files: usize,
+    pub patched_bytes: u64,
+    pub patch_bytes: u64,
+    pub patch_saved_bytes: u64,
     /// Things the log should say (contents not opened as filesystems, and why).
     pub notes: Vec<String>,
 }
@@ -203,7 +211,7 @@ pub const SEGMENT_LIMIT: u64 = 8 << 20;
 const REFERENCED_CHUNK: u64 = 1 << 20;
 
 /// Matches shorter than this next to referenced new bytes become new bytes themselves.
-const ABSORB_MATCH: u64 = 64 * 1024;
+const ABSORB_MATCH: u64 = 256 * 1024;
 
 /// New bytes compressed against a basis of old bytes (their old versions).
 struct Segment {
@@ -233,6 +241,8 @@ struct Planner<'a> {
     new_len: u64,
     /// Streams 1.. (stream 0 is `new_file`).
     segments: Vec<Segment>,
+    /// bsdiff patches for the inline assets.
+    patches: Vec<Vec<u8>>,
     stats: Stats,
 }
 
@@ -481,19 +491,7 @@ impl<'a> Planner<'a> {
             let file_item = item_of(&f.bytes);
             let content_item = item_of(&f.content);
             // The old file, then its content on the device.
-            let mut old_parts = Vec::with_capacity(f.old_ranges.len());
-            for &(off, len) in &f.old_ranges {
-                old_parts.push(self.source_piece(source, off, len)?);
-            }
-            let old_item = match old_parts.as_slice() {
-                [one] => *one,
-                _ => {
-                    let bytes = inner_gz::gather(self.source_bytes(source), &f.old_ranges);
-                    let item = item_of(&bytes);
-                    self.builder.add_recipe(item, Recipe::Chain(old_parts))?;
-                    item
-                }
-            };
+            let old_item = self.old_file(source, &f.old_ranges)?;
             let old_content_item = item_of(&f.old_content);
             self.builder.add_recipe(
                 old_content_item,
@@ -510,24 +508,7 @@ impl<'a> Planner<'a> {
                     uncompressed: content_item,
                 },
             )?;
-            // Where the file's bytes sit in the image: the file itself, or slices of it.
-            if let [(start, len)] = f.ranges.as_slice() {
-                claimed.push((*start, *len, file_item));
-            } else {
-                let mut at = 0u64;
-                for &(start, len) in &f.ranges {
-                    let piece = item_of(&f.bytes[at as usize..(at + len) as usize]);
-                    self.builder.add_recipe(
-                        piece,
-                        Recipe::Slice {
-                            offset: at,
-                            whole: file_item,
-                        },
-                    )?;
-                    claimed.push((start, len, piece));
-                    at += len;
-                }
-            }
+            self.claim_file(&f.ranges, &f.bytes, file_item, &mut claimed)?;
             self.stats.inner_gz_files += 1;
             self.stats.inner_gz_bytes += f.bytes.len() as u64;
             let in_a_basis = self.segments.iter().any(|s| match &s.basis {
@@ -570,6 +551,82 @@ impl<'a> Planner<'a> {
         }
         claimed.sort_unstable_by_key(|c| c.0);
         Ok((claimed, pending))
+    }
+
+    /// Plans the changed executables that bsdiff patches better than zstd ([`inner_patch`]);
+    /// returns the ranges of the target content they now make.
+    fn plan_inner_patches(
+        &mut self,
+        source: usize,
+        files: Vec<inner_patch::InnerPatch>,
+    ) -> Result<Vec<(u64, u64, Item)>, Error> {
+        let mut claimed = Vec::new();
+        for f in files {
+            let old_item = self.old_file(source, &f.old_ranges)?;
+            let file_item = item_of(&f.bytes);
+            let patch_item = item_of(&f.patch);
+            self.builder.add_recipe(
+                file_item,
+                Recipe::BspatchDecompression {
+                    patch: patch_item,
+                    old: old_item,
+                },
+            )?;
+            self.claim_file(&f.ranges, &f.bytes, file_item, &mut claimed)?;
+            self.stats.patched_files += 1;
+            self.stats.patched_bytes += f.bytes.len() as u64;
+            self.stats.patch_bytes += f.patch.len() as u64;
+            self.stats.patch_saved_bytes += (f.zstd_len - f.patch.len()) as u64;
+            self.stats.new_bytes += f.bytes.len() as u64;
+            self.patches.push(f.patch);
+        }
+        Ok(claimed)
+    }
+
+    /// The item of an old file made of `ranges` of source content `source`, with its recipes.
+    fn old_file(&mut self, source: usize, ranges: &Ranges) -> Result<Item, Error> {
+        let mut parts = Vec::with_capacity(ranges.len());
+        for &(off, len) in ranges {
+            parts.push(self.source_piece(source, off, len)?);
+        }
+        Ok(match parts.as_slice() {
+            [one] => *one,
+            _ => {
+                let bytes = inner_gz::gather(self.source_bytes(source), ranges);
+                let item = item_of(&bytes);
+                self.builder.add_recipe(item, Recipe::Chain(parts))?;
+                item
+            }
+        })
+    }
+
+    /// Records where a file made as `file_item` sits in the target content: the file itself
+    /// when it is one range, else a slice of it per range.
+    fn claim_file(
+        &mut self,
+        ranges: &Ranges,
+        bytes: &[u8],
+        file_item: Item,
+        claimed: &mut Vec<(u64, u64, Item)>,
+    ) -> Result<(), Error> {
+        if let [(start, len)] = ranges.as_slice() {
+            claimed.push((*start, *len, file_item));
+            return Ok(());
+        }
+        let mut at = 0u64;
+        for &(start, len) in ranges {
+            let piece = item_of(&bytes[at as usize..(at + len) as usize]);
+            self.builder.add_recipe(
+                piece,
+                Recipe::Slice {
+                    offset: at,
+                    whole: file_item,
+                },
+            )?;
+            claimed.push((start, len, piece));
+            at += len;
+        }
+        Ok(())
     }
 }
 
@@ -754,6 +811,7 @@ pub fn create(
         ),
         new_len: 0,
         segments: Vec::new(),
+        patches: Vec::new(),
         stats: Stats::default(),
     };
     lap("index source", &mut timings);
@@ -803,8 +861,16 @@ pub fn create(
                     });
                     let (claimed, gz_pending) = match &finder {
                         Some((f, i)) if f.is_file_aware() => {
-                            let files = inner_gz::find(&map, region_bytes[*i].1, f);
-                            planner.plan_inner_gz(*i, files)?
+                            let old = region_bytes[*i].1;
+                            let files = inner_gz::find(&map, old, f);
+                            let (mut claimed, pending) = planner.plan_inner_gz(*i, files)?;
+                            let ranges: Vec<(u64, u64)> =
+                                claimed.iter().map(|c| (c.0, c.1)).collect();
+                            let patches =
+                                inner_patch::find(&map, old, f, options.new_data_level, &ranges);
+                            claimed.extend(planner.plan_inner_patches(*i, patches)?);
+                            claimed.sort_unstable_by_key(|c| c.0);
+                            (claimed, pending)
                         }
                         _ => Default::default(),
                     };
@@ -881,48 +947,65 @@ pub fn create(
     }
     let segments = std::mem::take(&mut planner.segments);
     let mut basis_items: Vec<Option<Item>> = Vec::new();
-    for (k, seg) in segments.iter().enumerate() {
-        let mut basis = Vec::with_capacity(seg.basis_len as usize);
-        let mut parts = Vec::new();
-        match &seg.basis {
-            Basis::Source { source, ranges } => {
-                let source_bytes: &[u8] = region_bytes[*source].1;
-                for &(off, len) in ranges {
-                    basis.extend_from_slice(&source_bytes[off as usize..(off + len) as usize]);
-                    parts.push(planner.source_piece(*source, off, len)?);
+    // Segments are compressed in parallel, a few at a time so that only that many bases are
+    // held at once; frames keep segment order, so the output does not depend on threads.
+    let batch = rayon::current_num_threads().max(1);
+    for (b, group) in segments.chunks(batch).enumerate() {
+        let mut work: Vec<(usize, Vec<u8>)> = Vec::new();
+        for (j, seg) in group.iter().enumerate() {
+            let k = b * batch + j;
+            let mut basis = Vec::with_capacity(seg.basis_len as usize);
+            let mut parts = Vec::new();
+            match &seg.basis {
+                Basis::Source { source, ranges } => {
+                    let source_bytes: &[u8] = region_bytes[*source].1;
+                    for &(off, len) in ranges {
+                        basis.extend_from_slice(&source_bytes[off as usize..(off + len) as usize]);
+                        parts.push(planner.source_piece(*source, off, len)?);
+                    }
+                }
+                Basis::Items(items) => {
+                    for (item, bytes) in items {
+                        basis.extend_from_slice(bytes);
+                        parts.push(*item);
+                    }
                 }
             }
-            Basis::Items(items) => {
-                for (item, bytes) in items {
-                    basis.extend_from_slice(bytes);
-                    parts.push(*item);
-                }
+            let basis_item = if parts.len() == 1 {
+                parts[0]
+            } else {
+                let item = item_of(&basis);
+                planner.builder.add_recipe(item, Recipe::Chain(parts))?;
+                item
+            };
+            let item = item_of(&seg.data);
+            stream_items[k + 1] = item;
+            if item == basis_item {
+                // The "new" bytes are their old version (too short to be matched as blocks):
+                // the basis recipe already makes them.
+                basis_items.push(None);
+                continue;
             }
+            basis_items.push(Some(basis_item));
+            work.push((k, basis));
         }
-        let basis_item = if parts.len() == 1 {
-            parts[0]
-        } else {
-            let item = item_of(&basis);
-            planner.builder.add_recipe(item, Recipe::Chain(parts))?;
-            item
-        };
-        let item = item_of(&seg.data);
-        stream_items[k + 1] = item;
-        if item == basis_item {
-            // The "new" bytes are their old version (too short to be matched as blocks): the
-            // basis recipe already makes them.
-            basis_items.push(None);
-            continue;
+        let compressed: Vec<io::Result<Vec<u8>>> = work
+            .par_iter()
+            .map(|(k, basis)| {
+                compress_with_basis(&segments[*k].data, basis, options.new_data_level)
+            })
+            .collect();
+        for ((k, _), frame) in work.iter().zip(compressed) {
+            let frame = frame.map_err(io_at("cannot compress new bytes", &options.work_dir))?;
+            planner.stats.new_compressed_bytes += frame.len() as u64;
+            planner.stats.referenced_new_bytes += segments[*k].data.len() as u64;
+            frame_of_stream[k + 1] = Some(frames.len());
+            frames.push(frame);
         }
-        let frame = compress_with_basis(&seg.data, &basis, options.new_data_level)
-            .map_err(io_at("cannot compress new bytes", &options.work_dir))?;
-        planner.stats.new_compressed_bytes += frame.len() as u64;
-        planner.stats.referenced_new_bytes += seg.data.len() as u64;
-        frame_of_stream[k + 1] = Some(frames.len());
-        frames.push(frame);
-        basis_items.push(Some(basis_item));
     }
     planner.stats.segments = segments.len();
+    // bsdiff patches follow the frames; their recipes name them by content.
+    frames.append(&mut planner.patches);
     if !frames.is_empty() {
         let blob: Vec<u8> = frames.concat();
         let blob_len = blob.len() as u64;
@@ -1127,7 +1210,7 @@ fn paired_content<'b>(
 
 /// One zstd frame of `data` with `basis` as raw prefix (patch-from), content size recorded,
 /// window just large enough to reach back over the basis.
-fn compress_with_basis(data: &[u8], basis: &[u8], level: i32) -> io::Result<Vec<u8>> {
+pub(crate) fn compress_with_basis(data: &[u8], basis: &[u8], level: i32) -> io::Result<Vec<u8>> {
     use zstd::zstd_safe::{CCtx, CParameter};
     let zerr = |code: usize| io::Error::other(zstd::zstd_safe::get_error_name(code).to_string());
     let reach = (basis.len() + data.len()).max(1) as u64;

@@ -410,3 +410,55 @@ fn changed_gzip_files_inside_the_filesystem_are_rebuilt_from_their_text() {
         assert!(o.delta_len < 6_000, "{profile:?}: {} bytes", o.delta_len);
     }
 }
+
+/// A rebuilt executable: every embedded address moves by the same amount. bsdiff's byte-wise
+/// differences are mostly zeros there, where zstd sees changed literals everywhere.
+#[test]
+fn rebuilt_executables_are_patched_with_bsdiff() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = |shift: u32| -> Vec<u8> {
+        let mut out = b"\x7fELF\x02\x01\x01\x00".to_vec();
+        let mut x = 0x2545_F491u32;
+        for i in 0..60_000u32 {
+            // An "instruction": an opcode from a small set, then an absolute address.
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            out.push([0xe8, 0x48, 0x8b, 0x89, 0xff][(x % 5) as usize]);
+            let target = 0x40_0000 + (x >> 8) % 0x10_0000 + i % 7;
+            out.extend_from_slice(&(target + shift).to_le_bytes());
+        }
+        out
+    };
+    for (v, shift) in [(1u32, 0u32), (2, 0x1047)] {
+        let bin = dir.path().join(format!("t{v}/usr/bin"));
+        fs::create_dir_all(&bin).unwrap();
+        fs::write(bin.join("program"), program(shift)).unwrap();
+        fs::write(
+            bin.join("script"),
+            b"#!/bin/sh\necho unchanged\n".repeat(100),
+        )
+        .unwrap();
+        let img = dir.path().join(format!("v{v}.ext4"));
+        mkfs_image(&dir.path().join(format!("t{v}")), &img, 1024);
+        let gz = deflate_bytes(DeflateParams::GZIP_PROFILE, &fs::read(&img).unwrap()).unwrap();
+        swu_file(
+            &dir.path().join(format!("v{v}.swu")),
+            &[("rootfs.ext4.gz", gz)],
+        );
+    }
+    let (s, t) = (dir.path().join("v1.swu"), dir.path().join("v2.swu"));
+    for profile in [Profile::Gzip, Profile::Extended] {
+        let d = dir.path().join(format!("{profile:?}.diff"));
+        let o = create(&s, &t, &d, &Options::new(profile, dir.path().join("w"))).unwrap();
+        assert_eq!(o.stats.patched_files, 1, "{profile:?}: {:?}", o.stats);
+        assert!(o.stats.patch_saved_bytes > 0, "{:?}", o.stats);
+        assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+        let (archive, _) = delta::read_path(&d, &delta::ReadLimits::default()).unwrap();
+        assert!(archive
+            .recipe_sets
+            .iter()
+            .flat_map(|set| &set.recipes)
+            .any(|r| matches!(r, Recipe::BspatchDecompression { .. })));
+    }
+}
