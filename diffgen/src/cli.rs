@@ -213,6 +213,19 @@ pub struct CreateArgs {
     /// Skip applying the delta before publishing it (not recommended).
     #[arg(long)]
     pub no_verify: bool,
+    /// Working memory the planner may use for work it can size (parallel bsdiff evaluations
+    /// and their suffix arrays); the input images are memory-mapped and not counted. Sizes
+    /// like 512M or 4G.
+    #[arg(long, value_name = "SIZE", value_parser = delta::size::parse_size,
+          default_value = "2G")]
+    pub memory_limit: u64,
+    /// No progress display and no summary (errors are still printed). Progress is drawn only
+    /// when stderr is a terminal anyway.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Worker threads (default: one per CPU). The delta is the same for any number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,

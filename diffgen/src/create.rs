@@ -29,6 +29,10 @@ pub struct Job {
     pub work: Option<PathBuf>,
     pub logs: Option<PathBuf>,
     pub verify: bool,
+    /// See [`generate::Options::memory_limit`].
+    pub memory_limit: u64,
+    /// Draw progress on a terminal (not with --quiet or --json).
+    pub show_progress: bool,
 }
 
 /// What a run made.
@@ -129,11 +133,16 @@ pub fn execute(job: &Job) -> Result<RunSummary, Failure> {
     // One working folder for all sources: the target's contents are decompressed once.
     let mut options = generate::Options::new(profile, work);
     options.verify = job.verify;
+    options.memory_limit = job.memory_limit;
+    let display = crate::progress::Display::new(!job.show_progress);
     let mut deltas = Vec::new();
     for (source, output) in job.sources.iter().zip(&job.outputs) {
         let run_start = Instant::now();
-        let outcome = generate::create(source, &target, output, &options)
-            .map_err(|e| Failure::new(format!("{e} (delta from {})", source.display())))?;
+        options.progress = display.progress(&stem(source));
+        let outcome = generate::create(source, &target, output, &options);
+        display.finish();
+        let outcome =
+            outcome.map_err(|e| Failure::new(format!("{e} (delta from {})", source.display())))?;
         deltas.push(summarize(
             source, &target, output, profile, &outcome, run_start,
         ));
@@ -381,14 +390,23 @@ pub fn run(args: &CreateArgs) -> Result<ExitCode, Failure> {
         work: args.work.clone(),
         logs: args.logs.clone(),
         verify: !args.no_verify,
+        memory_limit: args.memory_limit,
+        show_progress: !args.quiet && !args.json,
     };
+    if let Some(n) = args.threads {
+        // Only the number of threads changes: the output is the same for every count.
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(usize::from(n))
+            .build_global()
+            .map_err(|e| Failure::new(format!("cannot start {n} threads: {e}")))?;
+    }
     let run = execute(&job)?;
     if args.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&run).expect("plain data")
         );
-    } else {
+    } else if !args.quiet {
         for s in &run.deltas {
             print!("{}", text(s));
         }

@@ -137,6 +137,8 @@ pub fn run(args: &[OsString]) -> Result<ExitCode, Failure> {
             )
         }),
         profile: crate::cli::ProfileArg::Auto,
+        memory_limit: generate::DEFAULT_MEMORY_LIMIT,
+        show_progress: true,
         work: Some(invocation.working_folder.clone()),
         logs: Some(invocation.log_folder.clone()),
         verify: true,

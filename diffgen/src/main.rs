@@ -10,6 +10,7 @@ mod failure;
 mod inspect;
 mod legacy;
 mod manifest_cmd;
+mod progress;
 mod recompress;
 
 use std::ffi::OsString;

@@ -674,6 +674,10 @@ fn create_command_json_and_profiles() {
             &d("c.diff"),
             "--profile",
             profile,
+            "--threads",
+            "1",
+            "--memory-limit",
+            "256M",
             "--json",
         ]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -694,6 +698,22 @@ fn create_command_json_and_profiles() {
         &d("x.diff"),
     ]));
     assert!(line.contains("/nonexistent"), "{line}");
+    for (flag, value) in [("--memory-limit", "lots"), ("--threads", "0")] {
+        let o = run_str(&[
+            "create",
+            "--source",
+            &v1,
+            "--target",
+            &v2,
+            "-o",
+            &d("y.diff"),
+            flag,
+            value,
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{flag} {value}");
+        assert!(stderr(&o).contains(flag), "{}", stderr(&o));
+        assert!(!dir.path().join("y.diff").exists());
+    }
     // No temp working folders left next to the output.
     let left: Vec<_> = fs::read_dir(dir.path())
         .unwrap()

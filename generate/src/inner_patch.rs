@@ -31,15 +31,25 @@ pub struct InnerPatch {
     pub zstd_len: usize,
 }
 
+/// Working memory of evaluating one candidate, about: bsdiff's suffix array (8 bytes per old
+/// byte) and copies of both versions, zstd level 19's tables and window over both.
+pub fn evaluation_memory(old_len: u64, new_len: u64) -> u64 {
+    12 * old_len + 4 * new_len + (16 << 20)
+}
+
 /// Finds the changed ELF files of the target filesystem whose bsdiff patch against the old
 /// version (same path) is smaller than zstd at `level` with the old version as basis. Files
-/// whose target ranges overlap `skip` (already planned otherwise) are left out.
+/// whose target ranges overlap `skip` (already planned otherwise) are left out. Candidates
+/// are evaluated in parallel, as many at once as `memory_limit` allows ([`evaluation_memory`]);
+/// one that alone needs more is left to zstd. The result does not depend on the grouping.
 pub fn find(
     target: &[u8],
     source: &[u8],
     finder: &ReferenceFinder,
     level: i32,
     skip: &[(u64, u64)],
+    memory_limit: u64,
+    progress: &crate::Progress,
 ) -> Vec<InnerPatch> {
     let candidates: Vec<(Ranges, Ranges)> = finder
         .files()
@@ -55,29 +65,70 @@ pub fn find(
                 .target
                 .iter()
                 .any(|&(o, l)| skip.iter().any(|&(s, sl)| o < s + sl && s < o + l));
-            (whole && old_len <= MAX_FILE && !taken && elf(target, first) && elf(source, old_first))
-                .then(|| (file.target.clone(), old.clone()))
+            (whole
+                && old_len <= MAX_FILE
+                && evaluation_memory(old_len, len) <= memory_limit
+                && !taken
+                && elf(target, first)
+                && elf(source, old_first))
+            .then(|| (file.target.clone(), old.clone()))
         })
         .collect();
-    candidates
-        .into_par_iter()
-        .filter_map(|(ranges, old_ranges)| {
-            let bytes = crate::inner_gz::gather(target, &ranges);
-            let old = crate::inner_gz::gather(source, &old_ranges);
-            if bytes == old {
-                return None;
+    // Waves of consecutive candidates whose evaluations fit the memory limit together.
+    let threads = rayon::current_num_threads().max(1);
+    let total = |r: &Ranges| r.iter().map(|x| x.1).sum::<u64>();
+    let mut found = Vec::new();
+    let mut rest = candidates.as_slice();
+    while !rest.is_empty() {
+        let done = (candidates.len() - rest.len()) as u64;
+        progress.report(
+            "planning: bsdiff or zstd for changed executables",
+            done,
+            candidates.len() as u64,
+        );
+        let mut used = 0u64;
+        let mut n = 0;
+        for (ranges, old_ranges) in rest {
+            let need = evaluation_memory(total(old_ranges), total(ranges));
+            if n > 0 && (n == threads || used + need > memory_limit) {
+                break;
             }
-            let patch = codec::bsdiff::diff(&old, &bytes).ok()?;
-            let zstd_len = crate::compress_with_basis(&bytes, &old, level)
-                .map(|f| f.len())
-                .unwrap_or(usize::MAX);
-            (patch.len() + RECIPE_COST < zstd_len).then_some(InnerPatch {
-                ranges,
-                bytes,
-                old_ranges,
-                patch,
-                zstd_len,
-            })
-        })
-        .collect()
+            used += need;
+            n += 1;
+        }
+        let (wave, later) = rest.split_at(n);
+        rest = later;
+        let wave_found: Vec<InnerPatch> = wave
+            .par_iter()
+            .filter_map(|(ranges, old_ranges)| evaluate(target, source, ranges, old_ranges, level))
+            .collect();
+        found.extend(wave_found);
+    }
+    found
+}
+
+/// Encodes one candidate both ways; `Some` when bsdiff wins.
+fn evaluate(
+    target: &[u8],
+    source: &[u8],
+    ranges: &Ranges,
+    old_ranges: &Ranges,
+    level: i32,
+) -> Option<InnerPatch> {
+    let bytes = crate::inner_gz::gather(target, ranges);
+    let old = crate::inner_gz::gather(source, old_ranges);
+    if bytes == old {
+        return None;
+    }
+    let patch = codec::bsdiff::diff(&old, &bytes).ok()?;
+    let zstd_len = crate::compress_with_basis(&bytes, &old, level)
+        .map(|f| f.len())
+        .unwrap_or(usize::MAX);
+    (patch.len() + RECIPE_COST < zstd_len).then(|| InnerPatch {
+        ranges: ranges.clone(),
+        bytes,
+        old_ranges: old_ranges.clone(),
+        patch,
+        zstd_len,
+    })
 }

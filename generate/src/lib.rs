@@ -53,7 +53,47 @@ pub struct Options {
     pub verify: bool,
     /// zstd level of the new-bytes stream (zstd profile).
     pub new_data_level: i32,
+    /// Bound on the planner's working memory for work it can size or defer (bsdiff
+    /// evaluations in parallel, their suffix arrays). Mapped input and content files are not
+    /// counted: the kernel pages them in and out.
+    pub memory_limit: u64,
+    /// Told when a stage starts or advances (nothing by default).
+    pub progress: Progress,
 }
+
+/// A progress callback: `(stage, done, total)`, where `total` is 0 when the amount of work is
+/// not known. Stages: "reading the inputs", "decompressing the source", "indexing the
+/// source", "planning" (target bytes), "encoding" (segments), "writing", "verifying".
+#[derive(Clone, Default)]
+pub struct Progress(Option<Arc<ReportFn>>);
+
+/// What [`Progress`] calls.
+type ReportFn = dyn Fn(&str, u64, u64) + Send + Sync;
+
+impl Progress {
+    pub fn new(report: impl Fn(&str, u64, u64) + Send + Sync + 'static) -> Self {
+        Progress(Some(Arc::new(report)))
+    }
+
+    fn report(&self, stage: &str, done: u64, total: u64) {
+        if let Some(f) = &self.0 {
+            f(stage, done, total);
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(reporting)"
+        } else {
+            "Progress(none)"
+        })
+    }
+}
+
+/// Default [`Options::memory_limit`].
+pub const DEFAULT_MEMORY_LIMIT: u64 = 2 << 30;
 
 impl Options {
     pub fn new(profile: Profile, work_dir: PathBuf) -> Self {
@@ -62,6 +102,8 @@ impl Options {
             work_dir,
             verify: true,
             new_data_level: 19,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            progress: Progress::default(),
         }
     }
 }
@@ -694,6 +736,8 @@ pub fn create(
         stage = Instant::now();
     };
 
+    let progress = &options.progress;
+    progress.report("reading the inputs", 0, 0);
     let source_swu = Swu::open(source)?;
     let target_swu = Swu::open(target)?;
     let problems = target_swu.problems();
@@ -711,6 +755,7 @@ pub fn create(
     let source_item = hash_file(&source_map);
     let target_item = hash_file(&target_map);
     lap("read inputs", &mut timings);
+    progress.report("decompressing the source", 0, 0);
 
     // Source data: every payload, and the content of every compressed payload the profile can
     // decompress on the device. Contents are mapped first; the items then borrow the maps.
@@ -781,6 +826,7 @@ pub fn create(
         })
         .collect();
     lap("decompress source", &mut timings);
+    progress.report("indexing the source", 0, 0);
 
     let region_bytes: Vec<(usize, &[u8])> = sources.iter().map(|s| s.bytes).enumerate().collect();
     let index = BlockIndex::new(
@@ -823,6 +869,7 @@ pub fn create(
     let mut cursor = 0u64;
     let mut contents_keep: Vec<Mmap> = Vec::new();
     for m in &target_swu.archive.members {
+        progress.report("planning", m.header_offset, target_item.length());
         let framing = &target_map[cursor as usize..m.data_offset() as usize];
         let part = planner.push_new(framing)?;
         push_part(&mut top, part);
@@ -862,12 +909,20 @@ pub fn create(
                     let (claimed, gz_pending) = match &finder {
                         Some((f, i)) if f.is_file_aware() => {
                             let old = region_bytes[*i].1;
+                            progress.report("planning: changed gzip files", 0, 0);
                             let files = inner_gz::find(&map, old, f);
                             let (mut claimed, pending) = planner.plan_inner_gz(*i, files)?;
                             let ranges: Vec<(u64, u64)> =
                                 claimed.iter().map(|c| (c.0, c.1)).collect();
-                            let patches =
-                                inner_patch::find(&map, old, f, options.new_data_level, &ranges);
+                            let patches = inner_patch::find(
+                                &map,
+                                old,
+                                f,
+                                options.new_data_level,
+                                &ranges,
+                                options.memory_limit,
+                                progress,
+                            );
                             claimed.extend(planner.plan_inner_patches(*i, patches)?);
                             claimed.sort_unstable_by_key(|c| c.0);
                             (claimed, pending)
@@ -875,6 +930,7 @@ pub fn create(
                         _ => Default::default(),
                     };
                     pending.extend(gz_pending);
+                    progress.report("planning: matching blocks", 0, 0);
                     let mut parts = Vec::new();
                     planner.plan_around(
                         &map,
@@ -913,6 +969,7 @@ pub fn create(
     push_part(&mut top, part);
     pending.push((target_item, top));
     lap("plan", &mut timings);
+    progress.report("encoding", 0, 0);
 
     // The new-bytes stream: compressed into the delta, then every chain is finished.
     planner
@@ -951,6 +1008,7 @@ pub fn create(
     // held at once; frames keep segment order, so the output does not depend on threads.
     let batch = rayon::current_num_threads().max(1);
     for (b, group) in segments.chunks(batch).enumerate() {
+        progress.report("encoding", (b * batch) as u64, segments.len() as u64);
         let mut work: Vec<(usize, Vec<u8>)> = Vec::new();
         for (j, seg) in group.iter().enumerate() {
             let k = b * batch + j;
@@ -1088,6 +1146,7 @@ pub fn create(
     }
     drop(contents_keep);
     lap("encode", &mut timings);
+    progress.report("writing", 0, 0);
 
     // Write to a temp file next to the output, verify by applying, then move into place.
     let out_dir = match output.parent() {
@@ -1123,6 +1182,7 @@ pub fn create(
         });
     }
     if options.verify {
+        progress.report("verifying", 0, 0);
         verify(source, tmp.path(), target_item, &options.work_dir)?;
         lap("verify", &mut timings);
     }

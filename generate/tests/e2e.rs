@@ -460,5 +460,31 @@ fn rebuilt_executables_are_patched_with_bsdiff() {
             .iter()
             .flat_map(|set| &set.recipes)
             .any(|r| matches!(r, Recipe::BspatchDecompression { .. })));
+        // The same delta with one thread, with three, and with a memory limit that lets only
+        // one bsdiff evaluation run at a time.
+        for (threads, limit) in [(1, generate::DEFAULT_MEMORY_LIMIT), (3, 40 << 20)] {
+            let again = dir.path().join(format!("{profile:?}-{threads}.diff"));
+            let mut options = Options::new(profile, dir.path().join(format!("w{threads}")));
+            options.memory_limit = limit;
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| create(&s, &t, &again, &options))
+                .unwrap();
+            assert_eq!(
+                fs::read(&again).unwrap(),
+                fs::read(&d).unwrap(),
+                "{threads} threads"
+            );
+        }
     }
+    // A memory limit too small for any bsdiff evaluation leaves the file to zstd: still a
+    // correct delta, just without the patch.
+    let d = dir.path().join("small.diff");
+    let mut options = Options::new(Profile::Extended, dir.path().join("w"));
+    options.memory_limit = 1 << 20;
+    let o = create(&s, &t, &d, &options).unwrap();
+    assert_eq!(o.stats.patched_files, 0);
+    assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
 }
