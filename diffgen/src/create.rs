@@ -35,6 +35,17 @@ pub struct Job {
     pub show_progress: bool,
 }
 
+/// One of the most expensive parts of the target, for report.json and the log.
+#[derive(Serialize)]
+pub struct ExpensiveItem {
+    pub member: String,
+    /// Path inside the member's filesystem; absent for metadata and non-filesystem bytes.
+    pub path: Option<String>,
+    pub how: &'static str,
+    pub changed_bytes: u64,
+    pub delta_bytes: u64,
+}
+
 /// What a run made.
 #[derive(Serialize)]
 pub struct RunSummary {
@@ -67,6 +78,9 @@ pub struct Summary {
     pub patch_bytes: u64,
     /// What the patches saved against zstd with the old version as basis.
     pub patch_saved_bytes: u64,
+    /// The parts of the target that cost the most in the delta (see
+    /// [`generate::ItemCost`]).
+    pub most_expensive: Vec<ExpensiveItem>,
     pub identical_payloads: Vec<String>,
     pub recreated_payloads: Vec<(String, String)>,
     /// What the planner could not do and why (e.g. a content that is not a filesystem).
@@ -208,6 +222,18 @@ fn summarize(
         patched_files: outcome.stats.patched_files,
         patch_bytes: outcome.stats.patch_bytes,
         patch_saved_bytes: outcome.stats.patch_saved_bytes,
+        most_expensive: outcome
+            .stats
+            .most_expensive
+            .iter()
+            .map(|c| ExpensiveItem {
+                member: c.member.clone(),
+                path: c.path.clone(),
+                how: c.how,
+                changed_bytes: c.changed_bytes,
+                delta_bytes: c.delta_bytes,
+            })
+            .collect(),
         identical_payloads: outcome.stats.identical_payloads.clone(),
         recreated_payloads: outcome.stats.recreated.clone(),
         notes: outcome.stats.notes.clone(),
@@ -233,7 +259,12 @@ fn write_log(path: &Path, text: &str) -> Result<(), Failure> {
 }
 
 fn write_logs(logs: &Path, run: &RunSummary, outputs: &[PathBuf]) -> Result<(), Failure> {
-    let log: String = run.deltas.iter().map(text).collect::<Vec<_>>().join("\n");
+    let log: String = run
+        .deltas
+        .iter()
+        .map(|s| text(s) + &expensive_text(s))
+        .collect::<Vec<_>>()
+        .join("\n");
     write_log(&logs.join("diffgen.log"), &log)?;
     let json = serde_json::to_string_pretty(run).expect("plain data");
     write_log(&logs.join("report.json"), &json)?;
@@ -305,6 +336,27 @@ pub fn text(s: &Summary) -> String {
         s.total_seconds,
         stages.join(", ")
     ));
+    t
+}
+
+/// The log's table of the most expensive parts of the target.
+fn expensive_text(s: &Summary) -> String {
+    if s.most_expensive.is_empty() {
+        return String::new();
+    }
+    let mut t = String::from(
+        "  most expensive parts of the target (delta bytes, changed bytes, what, how):\n",
+    );
+    for c in &s.most_expensive {
+        let what = match &c.path {
+            Some(p) => format!("{}:{p}", c.member),
+            None => format!("{} (metadata, headers and other bytes)", c.member),
+        };
+        t.push_str(&format!(
+            "  {:>10} {:>12}  {what}  [{}]\n",
+            c.delta_bytes, c.changed_bytes, c.how
+        ));
+    }
     t
 }
 

@@ -581,6 +581,14 @@ fn legacy_forms_create_a_verified_delta_with_logs() {
         serde_json::from_str(&fs::read_to_string(dir.path().join("logs/report.json")).unwrap())
             .unwrap();
     assert_eq!(report["deltas"][0]["verified"], true);
+    // The most expensive parts are named (here GNU gzip's payload cannot be re-created, so it
+    // is delta coded as opaque bytes; files inside images are named in generate's tests).
+    let top = report["deltas"][0]["most_expensive"].as_array().unwrap();
+    assert!(!top.is_empty() && top.len() <= 20, "{top:?}");
+    assert_eq!(top[0]["member"], "rootfs.ext4.gz", "{top:?}");
+    assert!(top[0]["delta_bytes"].as_u64().unwrap() > 0, "{top:?}");
+    let log = fs::read_to_string(dir.path().join("logs/diffgen.log")).unwrap();
+    assert!(log.contains("most expensive parts of the target"), "{log}");
     assert_eq!(
         report["deltas"][0]["delta_size"],
         fs::metadata(dir.path().join("out/x.diff")).unwrap().len()

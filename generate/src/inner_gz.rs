@@ -25,6 +25,8 @@ const MIN_FILE: u64 = 64;
 
 /// A changed gzip file of the target filesystem that the device can re-create.
 pub struct InnerGz {
+    /// The file's path in the target filesystem.
+    pub path: String,
     /// The file's bytes as ranges of the target content, in file order.
     pub ranges: Ranges,
     /// The file's bytes.
@@ -70,6 +72,7 @@ pub fn find(target: &[u8], source: &[u8], finder: &ReferenceFinder) -> Vec<Inner
             continue;
         };
         found.push(InnerGz {
+            path: file.path.to_string(),
             ranges: file.target.clone(),
             bytes: new_bytes.to_vec(),
             params,

@@ -20,6 +20,8 @@ const RECIPE_COST: usize = 400;
 
 /// A changed file of the target filesystem with its bsdiff patch.
 pub struct InnerPatch {
+    /// The file's path in the target filesystem.
+    pub path: String,
     /// The file's bytes as ranges of the target content, in file order.
     pub ranges: Ranges,
     pub bytes: Vec<u8>,
@@ -51,7 +53,7 @@ pub fn find(
     memory_limit: u64,
     progress: &crate::Progress,
 ) -> Vec<InnerPatch> {
-    let candidates: Vec<(Ranges, Ranges)> = finder
+    let candidates: Vec<(Ranges, Ranges, &str)> = finder
         .files()
         .filter_map(|file| {
             let len: u64 = file.target.iter().map(|r| r.1).sum();
@@ -71,7 +73,7 @@ pub fn find(
                 && !taken
                 && elf(target, first)
                 && elf(source, old_first))
-            .then(|| (file.target.clone(), old.clone()))
+            .then(|| (file.target.clone(), old.clone(), file.path))
         })
         .collect();
     // Waves of consecutive candidates whose evaluations fit the memory limit together.
@@ -88,7 +90,7 @@ pub fn find(
         );
         let mut used = 0u64;
         let mut n = 0;
-        for (ranges, old_ranges) in rest {
+        for (ranges, old_ranges, _) in rest {
             let need = evaluation_memory(total(old_ranges), total(ranges));
             if n > 0 && (n == threads || used + need > memory_limit) {
                 break;
@@ -100,7 +102,12 @@ pub fn find(
         rest = later;
         let wave_found: Vec<InnerPatch> = wave
             .par_iter()
-            .filter_map(|(ranges, old_ranges)| evaluate(target, source, ranges, old_ranges, level))
+            .filter_map(|(ranges, old_ranges, path)| {
+                evaluate(target, source, ranges, old_ranges, level).map(|p| InnerPatch {
+                    path: path.to_string(),
+                    ..p
+                })
+            })
             .collect();
         found.extend(wave_found);
     }
@@ -125,6 +132,7 @@ fn evaluate(
         .map(|f| f.len())
         .unwrap_or(usize::MAX);
     (patch.len() + RECIPE_COST < zstd_len).then(|| InnerPatch {
+        path: String::new(),
         ranges: ranges.clone(),
         bytes,
         old_ranges: old_ranges.clone(),

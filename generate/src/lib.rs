@@ -137,6 +137,30 @@ pub struct Stats {
     pub patch_saved_bytes: u64,
     /// Things the log should say (contents not opened as filesystems, and why).
     pub notes: Vec<String>,
+    /// The parts of the target that cost the most in the delta, most expensive first (at most
+    /// [`TOP_ITEMS`]).
+    pub most_expensive: Vec<ItemCost>,
+}
+
+/// How many entries [`Stats::most_expensive`] keeps.
+pub const TOP_ITEMS: usize = 20;
+
+/// What one part of the target (a file inside a filesystem image, or the other bytes of a
+/// payload) costs in the delta.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemCost {
+    /// The target member it belongs to.
+    pub member: String,
+    /// The file's path inside the member's filesystem; `None` for filesystem metadata, cpio
+    /// headers and payloads that are not filesystems.
+    pub path: Option<String>,
+    /// How it was encoded.
+    pub how: &'static str,
+    /// Target bytes that were not taken from the source as they are.
+    pub changed_bytes: u64,
+    /// Its share of the delta: exact for bsdiff patches; for bytes compressed together with
+    /// others, the compressed stream's size in proportion to its bytes.
+    pub delta_bytes: u64,
 }
 
 /// What [`create`] did.
@@ -249,6 +273,11 @@ enum Part {
 /// decoder memory budget (48 MiB by default) with room to spare.
 pub const SEGMENT_LIMIT: u64 = 8 << 20;
 
+const HOW_NEW: &str = "new bytes, compressed";
+const HOW_ZSTD_BASIS: &str = "zstd against the old version";
+const HOW_GZIP: &str = "gzip re-created from its text, diffed against the old text";
+const HOW_BSDIFF: &str = "bsdiff patch of the old version";
+
 /// New bytes with references go to segments in pieces of at most this size.
 const REFERENCED_CHUNK: u64 = 1 << 20;
 
@@ -271,6 +300,18 @@ enum Basis {
     Items(Vec<(Item, Vec<u8>)>),
 }
 
+/// A part of the target whose cost is settled once the streams are compressed.
+struct Cost {
+    member: String,
+    path: Option<String>,
+    how: &'static str,
+    /// Bytes it put into new-bytes stream `stream`.
+    stream: Option<usize>,
+    bytes: u64,
+    /// Delta bytes known already (a patch).
+    fixed: u64,
+}
+
 /// State of one run.
 struct Planner<'a> {
     options: &'a Options,
@@ -285,6 +326,9 @@ struct Planner<'a> {
     segments: Vec<Segment>,
     /// bsdiff patches for the inline assets.
     patches: Vec<Vec<u8>>,
+    /// The target member being planned, and what its parts cost.
+    member: String,
+    costs: Vec<Cost>,
     stats: Stats,
 }
 
@@ -364,6 +408,20 @@ impl<'a> Planner<'a> {
         self.new_len += bytes.len() as u64;
         self.stats.new_bytes += bytes.len() as u64;
         Ok(part)
+    }
+
+    /// Records that `part` (new bytes of a stream) belongs to `path` of the current member.
+    fn note_cost(&mut self, path: Option<&str>, how: &'static str, part: &Part) {
+        if let Part::New { stream, len, .. } = *part {
+            self.costs.push(Cost {
+                member: self.member.clone(),
+                path: path.map(str::to_string),
+                how,
+                stream: Some(stream),
+                bytes: len,
+                fixed: 0,
+            });
+        }
     }
 
     /// New bytes with references into source content `source`: into the current segment, or
@@ -471,12 +529,32 @@ impl<'a> Planner<'a> {
                                 let chunk = &bytes[at as usize..(at + n) as usize];
                                 let refs = f.find(base + start + at, n);
                                 let part = self.push_referenced(chunk, source, refs)?;
+                                let how = match part {
+                                    Part::New { stream: 0, .. } => HOW_NEW,
+                                    _ => HOW_ZSTD_BASIS,
+                                };
+                                if let Part::New { stream, offset, .. } = part {
+                                    let mut o = offset;
+                                    for (path, n) in f.owners(base + start + at, n) {
+                                        let piece = Part::New {
+                                            stream,
+                                            offset: o,
+                                            len: n,
+                                        };
+                                        self.note_cost(path, how, &piece);
+                                        o += n;
+                                    }
+                                }
                                 push_part(out, part);
                                 at += n;
                             }
                             continue;
                         }
-                        None => self.push_new(bytes)?,
+                        None => {
+                            let part = self.push_new(bytes)?;
+                            self.note_cost(None, HOW_NEW, &part);
+                            part
+                        }
                     }
                 }
             };
@@ -582,6 +660,14 @@ impl<'a> Planner<'a> {
                 items.push((old_content_item, f.old_content));
             }
             self.stats.new_bytes += len;
+            self.costs.push(Cost {
+                member: self.member.clone(),
+                path: Some(f.path.clone()),
+                how: HOW_GZIP,
+                stream: Some(stream),
+                bytes: len,
+                fixed: 0,
+            });
             pending.push((
                 content_item,
                 vec![Part::New {
@@ -620,6 +706,14 @@ impl<'a> Planner<'a> {
             self.stats.patch_bytes += f.patch.len() as u64;
             self.stats.patch_saved_bytes += (f.zstd_len - f.patch.len()) as u64;
             self.stats.new_bytes += f.bytes.len() as u64;
+            self.costs.push(Cost {
+                member: self.member.clone(),
+                path: Some(f.path.clone()),
+                how: HOW_BSDIFF,
+                stream: None,
+                bytes: f.bytes.len() as u64,
+                fixed: f.patch.len() as u64,
+            });
             self.patches.push(f.patch);
         }
         Ok(claimed)
@@ -670,6 +764,46 @@ impl<'a> Planner<'a> {
         }
         Ok(())
     }
+}
+
+/// The [`TOP_ITEMS`] most expensive parts of the target. `stream_sizes` holds each new-bytes
+/// stream's (uncompressed, compressed) size; bytes in a stream are charged its compressed
+/// size in proportion.
+fn most_expensive(costs: &[Cost], stream_sizes: &[(u64, u64)]) -> Vec<ItemCost> {
+    let mut by_part: HashMap<(&str, Option<&str>, &'static str), (u64, u64)> = HashMap::new();
+    for c in costs {
+        let share = c.stream.map_or(0, |s| {
+            let (data, compressed) = stream_sizes.get(s).copied().unwrap_or((0, 0));
+            if data == 0 {
+                0
+            } else {
+                (u128::from(c.bytes) * u128::from(compressed) / u128::from(data)) as u64
+            }
+        });
+        let entry = by_part
+            .entry((c.member.as_str(), c.path.as_deref(), c.how))
+            .or_default();
+        entry.0 += c.bytes;
+        entry.1 += c.fixed + share;
+    }
+    let mut all: Vec<ItemCost> = by_part
+        .into_iter()
+        .map(|((member, path, how), (changed, delta))| ItemCost {
+            member: member.to_string(),
+            path: path.map(str::to_string),
+            how,
+            changed_bytes: changed,
+            delta_bytes: delta,
+        })
+        .collect();
+    // Most expensive first; ties in a fixed order so that logs are reproducible.
+    all.sort_by(|a, b| {
+        b.delta_bytes
+            .cmp(&a.delta_bytes)
+            .then_with(|| (&a.member, &a.path, a.how).cmp(&(&b.member, &b.path, b.how)))
+    });
+    all.truncate(TOP_ITEMS);
+    all
 }
 
 /// Basis ranges closer than this are joined (with the bytes between them): every range costs
@@ -858,6 +992,8 @@ pub fn create(
         new_len: 0,
         segments: Vec::new(),
         patches: Vec::new(),
+        member: String::new(),
+        costs: Vec::new(),
         stats: Stats::default(),
     };
     lap("index source", &mut timings);
@@ -871,7 +1007,9 @@ pub fn create(
     for m in &target_swu.archive.members {
         progress.report("planning", m.header_offset, target_item.length());
         let framing = &target_map[cursor as usize..m.data_offset() as usize];
+        planner.member = m.name.clone();
         let part = planner.push_new(framing)?;
+        planner.note_cost(None, HOW_NEW, &part);
         push_part(&mut top, part);
         cursor = m.data_offset() + m.data_len();
         if m.data_len() == 0 {
@@ -966,6 +1104,7 @@ pub fn create(
     }
     let tail = &target_map[cursor as usize..];
     let part = planner.push_new(tail)?;
+    planner.note_cost(None, HOW_NEW, &part);
     push_part(&mut top, part);
     pending.push((target_item, top));
     lap("plan", &mut timings);
@@ -1062,6 +1201,19 @@ pub fn create(
         }
     }
     planner.stats.segments = segments.len();
+    // What each new-bytes stream holds and costs (stream 0 in the gzip profile goes to the
+    // remainder, whose size is known once the delta is written).
+    let mut stream_sizes: Vec<(u64, u64)> = (0..=segments.len())
+        .map(|k| {
+            let data = if k == 0 {
+                new_bytes.len()
+            } else {
+                segments[k - 1].data.len()
+            };
+            let compressed = frame_of_stream[k].map_or(0, |f| frames[f].len());
+            (data as u64, compressed as u64)
+        })
+        .collect();
     // bsdiff patches follow the frames; their recipes name them by content.
     frames.append(&mut planner.patches);
     if !frames.is_empty() {
@@ -1173,7 +1325,9 @@ pub fn create(
     planner.stats.recipes = inspection.recipes as usize;
     if let Some(r) = &inspection.remainder_compressed {
         planner.stats.new_compressed_bytes = r.length;
+        stream_sizes[0].1 = r.length;
     }
+    planner.stats.most_expensive = most_expensive(&planner.costs, &stream_sizes);
     lap("write", &mut timings);
     if delta_len >= target_item.length() {
         return Err(Error::NotSmaller {

@@ -23,10 +23,14 @@ struct ExtPair {
     /// Each target file's bytes as ranges of the target content, in file order (holes left
     /// out, so their total is below the size for sparse files).
     target_files: Vec<(Ranges, u64)>,
+    /// Each target file's first path (empty when unreachable).
+    target_paths: Vec<String>,
 }
 
 /// A regular file of the target filesystem and its old version.
 pub struct FilePair<'a> {
+    /// The file's first path in the target filesystem.
+    pub path: &'a str,
     /// The file's bytes as ranges of the target content, in file order.
     pub target: &'a Ranges,
     /// Size of the file.
@@ -69,12 +73,64 @@ impl ReferenceFinder {
             ext.target_files
                 .iter()
                 .zip(&ext.old_versions)
-                .map(|((target, size), old)| FilePair {
+                .zip(&ext.target_paths)
+                .map(|(((target, size), old), path)| FilePair {
+                    path,
                     target,
                     size: *size,
                     old: old.as_ref(),
                 })
         })
+    }
+
+    /// The bytes `[start, start + len)` of the target content split by owner: each piece's
+    /// length and the path of the file whose data it is (`None`: metadata, free space, or not
+    /// a filesystem).
+    pub fn owners(&self, start: u64, len: u64) -> Vec<(Option<&str>, u64)> {
+        fn push<'p>(out: &mut Vec<(Option<&'p str>, u64)>, owner: Option<&'p str>, n: u64) {
+            match out.last_mut() {
+                Some(last) if last.0 == owner => last.1 += n,
+                _ if n > 0 => out.push((owner, n)),
+                _ => {}
+            }
+        }
+        let mut out: Vec<(Option<&str>, u64)> = Vec::new();
+        let Some(ext) = &self.ext else {
+            push(&mut out, None, len);
+            return out;
+        };
+        let bs = ext.block_size;
+        let end = start + len;
+        let mut pos = start;
+        let mut at = ext
+            .target_runs
+            .partition_point(|r| r.0 <= pos / bs)
+            .saturating_sub(1);
+        while pos < end {
+            // The next run that ends after `pos`.
+            while at < ext.target_runs.len()
+                && (ext.target_runs[at].0 + ext.target_runs[at].1) * bs <= pos
+            {
+                at += 1;
+            }
+            match ext.target_runs.get(at) {
+                Some(&(run_start, run_len, file)) if run_start * bs <= pos => {
+                    let stop = ((run_start + run_len) * bs).min(end);
+                    push(&mut out, Some(ext.target_paths[file].as_str()), stop - pos);
+                    pos = stop;
+                }
+                Some(&(run_start, _, _)) => {
+                    let stop = (run_start * bs).min(end);
+                    push(&mut out, None, stop - pos);
+                    pos = stop;
+                }
+                None => {
+                    push(&mut out, None, end - pos);
+                    pos = end;
+                }
+            }
+        }
+        out
     }
 
     /// References for the target bytes `[start, start + len)`.
@@ -135,6 +191,7 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
     let mut target_runs = Vec::new();
     let mut old_versions = Vec::new();
     let mut target_files = Vec::new();
+    let mut target_paths = Vec::new();
     for f in &t_scan.files {
         if f.kind != ext4::FileKind::Regular {
             continue;
@@ -146,6 +203,7 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
             }
         }
         target_files.push((byte_ranges(&f.runs, block_size, f.size), f.size));
+        target_paths.push(f.paths.first().cloned().unwrap_or_default());
         let old = f
             .paths
             .iter()
@@ -159,6 +217,7 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
         target_runs,
         old_versions,
         target_files,
+        target_paths,
     })
 }
 

@@ -453,6 +453,14 @@ fn rebuilt_executables_are_patched_with_bsdiff() {
         let o = create(&s, &t, &d, &Options::new(profile, dir.path().join("w"))).unwrap();
         assert_eq!(o.stats.patched_files, 1, "{profile:?}: {:?}", o.stats);
         assert!(o.stats.patch_saved_bytes > 0, "{:?}", o.stats);
+        let top = &o.stats.most_expensive[0];
+        assert_eq!(top.path.as_deref(), Some("/usr/bin/program"), "{top:?}");
+        assert_eq!(top.member, "rootfs.ext4.gz");
+        assert!(top.how.starts_with("bsdiff"), "{top:?}");
+        assert!(
+            top.delta_bytes > 0 && top.delta_bytes < o.delta_len,
+            "{top:?}"
+        );
         assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
         let (archive, _) = delta::read_path(&d, &delta::ReadLimits::default()).unwrap();
         assert!(archive
