@@ -180,11 +180,19 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
     let s_scan = s.scan().map_err(|e| format!("source content: {e}"))?;
     let block_size = u64::from(t.superblock().block_size);
     let s_block = u64::from(s.superblock().block_size);
+    // Old versions by path; then by the path's shape with version numbers blanked
+    // (`/lib/modules/6.1.0-17/...` is `/lib/modules/6.1.0-18/...` of the next release); then by
+    // file name (a file moved to another folder). Shapes and names that several source files
+    // share are ambiguous and not used.
     let mut by_path: HashMap<&str, &ext4::FileEntry> = HashMap::new();
+    let mut by_shape: HashMap<String, Option<&ext4::FileEntry>> = HashMap::new();
+    let mut by_name: HashMap<&str, Option<&ext4::FileEntry>> = HashMap::new();
     for f in &s_scan.files {
         if f.kind == ext4::FileKind::Regular {
             for p in &f.paths {
                 by_path.insert(p.as_str(), f);
+                unique_insert(&mut by_shape, version_shape(p), f);
+                unique_insert(&mut by_name, file_name(p), f);
             }
         }
     }
@@ -207,7 +215,17 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
         let old = f
             .paths
             .iter()
-            .find_map(|p| by_path.get(p.as_str()))
+            .find_map(|p| by_path.get(p.as_str()).copied())
+            .or_else(|| {
+                f.paths
+                    .iter()
+                    .find_map(|p| by_shape.get(&version_shape(p)).copied().flatten())
+            })
+            .or_else(|| {
+                f.paths
+                    .iter()
+                    .find_map(|p| by_name.get(file_name(p)).copied().flatten())
+            })
             .map(|old| byte_ranges(&old.runs, s_block, old.size));
         old_versions.push(old);
     }
@@ -219,6 +237,45 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
         target_files,
         target_paths,
     })
+}
+
+/// Inserts `value` under `key`, or marks the key ambiguous (`None`) when another file holds it.
+fn unique_insert<'f, K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, Option<&'f ext4::FileEntry>>,
+    key: K,
+    value: &'f ext4::FileEntry,
+) {
+    map.entry(key)
+        .and_modify(|v| {
+            if v.is_some_and(|old| old.ino != value.ino) {
+                *v = None;
+            }
+        })
+        .or_insert(Some(value));
+}
+
+/// A path with every run of digits replaced by `#`: paths that differ only in version numbers
+/// have the same shape.
+fn version_shape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_digits = false;
+    for c in path.chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('#');
+            }
+            in_digits = true;
+        } else {
+            out.push(c);
+            in_digits = false;
+        }
+    }
+    out
+}
+
+/// The last component of a path.
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// A file's bytes as ranges of its image, in file order: initialized runs only, the last
@@ -241,4 +298,27 @@ fn byte_ranges(runs: &[ext4::Run], block: u64, size: u64) -> Ranges {
         }
     }
     ranges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_and_names() {
+        assert_eq!(
+            version_shape("/lib/modules/6.1.0-17-amd64/kernel/fs/ext4.ko"),
+            version_shape("/lib/modules/6.1.0-18-amd64/kernel/fs/ext4.ko")
+        );
+        assert_eq!(
+            version_shape("/usr/lib/libfoo.so.1.2.3"),
+            "/usr/lib/libfoo.so.#.#.#"
+        );
+        assert_ne!(
+            version_shape("/usr/lib/a.so"),
+            version_shape("/usr/lib/b.so")
+        );
+        assert_eq!(file_name("/usr/share/doc/x/README"), "README");
+        assert_eq!(file_name("name"), "name");
+    }
 }

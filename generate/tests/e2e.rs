@@ -496,3 +496,72 @@ fn rebuilt_executables_are_patched_with_bsdiff() {
     assert_eq!(o.stats.patched_files, 0);
     assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
 }
+
+/// Changed files whose path changed too: a kernel module directory named after the kernel
+/// version, and a file moved to another folder. Their old versions are still found (by the
+/// path with version numbers blanked, by the file name), so only the changes cost.
+#[test]
+fn renamed_and_moved_files_are_diffed_against_their_old_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let noise = |n: usize, mut x: u64| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    };
+    let module = noise(300_000, 5);
+    let data = noise(200_000, 6);
+    let edit = |mut d: Vec<u8>| {
+        for i in (0..d.len()).step_by(1000) {
+            d[i] ^= 0x5a;
+        }
+        d
+    };
+    let files = [
+        (
+            "t1",
+            vec![
+                ("lib/modules/6.1.0-17-amd64/kernel/drv.ko", module.clone()),
+                ("opt/old/data.bin", data.clone()),
+            ],
+        ),
+        (
+            "t2",
+            vec![
+                ("lib/modules/6.1.0-18-amd64/kernel/drv.ko", edit(module)),
+                ("usr/share/app/data.bin", edit(data)),
+            ],
+        ),
+    ];
+    for (v, (tree, entries)) in files.iter().enumerate() {
+        for (path, bytes) in entries {
+            let p = dir.path().join(tree).join(path);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, bytes).unwrap();
+        }
+        let img = dir.path().join(format!("v{v}.ext4"));
+        mkfs_image(&dir.path().join(tree), &img, 1024);
+        let gz = deflate_bytes(DeflateParams::GZIP_PROFILE, &fs::read(&img).unwrap()).unwrap();
+        swu_file(
+            &dir.path().join(format!("v{v}.swu")),
+            &[("rootfs.ext4.gz", gz)],
+        );
+    }
+    let (s, t) = (dir.path().join("v0.swu"), dir.path().join("v1.swu"));
+    let d = dir.path().join("d.diff");
+    let o = create(
+        &s,
+        &t,
+        &d,
+        &Options::new(Profile::Gzip, dir.path().join("w")),
+    )
+    .unwrap();
+    assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+    // 500 changed bytes spread over 500 KB of incompressible data: without the old versions
+    // the delta would hold all 500 KB.
+    assert!(o.delta_len < 40_000, "{} bytes: {:?}", o.delta_len, o.stats);
+}
