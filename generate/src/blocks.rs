@@ -109,18 +109,36 @@ impl<'a> BlockIndex<'a> {
         self.map.is_empty()
     }
 
-    /// Splits `data` into source matches, zero runs and new bytes.
-    pub fn plan(&self, data: &[u8]) -> Vec<Piece> {
+    /// Splits `data` into source matches, zero runs and new bytes. `base` is the offset of
+    /// `data` in its content: blocks are looked up on the content's 1 KiB grid, where a
+    /// filesystem keeps its file data, whatever part of the content `data` is.
+    pub fn plan(&self, data: &[u8], base: u64) -> Vec<Piece> {
         let mut pieces: Vec<Piece> = Vec::new();
         let mut pos = 0usize;
+        // Up to the first grid line: new bytes (zeros are merged later if long enough).
+        let head = ((BLOCK as u64 - base % BLOCK as u64) % BLOCK as u64) as usize;
+        if head > 0 {
+            let head = head.min(data.len());
+            push(
+                &mut pieces,
+                Piece::New {
+                    start: 0,
+                    len: head as u64,
+                },
+            );
+            pos = head;
+        }
         while pos < data.len() {
             let end = (pos + BLOCK).min(data.len());
             let block = &data[pos..end];
             if block.len() == BLOCK {
                 if block.iter().all(|&b| b == 0) {
+                    // Whole zero blocks only, so that the scan stays on the grid.
                     let mut run_end = end;
-                    while run_end < data.len() && data[run_end] == 0 {
-                        run_end += 1;
+                    while run_end + BLOCK <= data.len()
+                        && data[run_end..run_end + BLOCK].iter().all(|&b| b == 0)
+                    {
+                        run_end += BLOCK;
                     }
                     push(
                         &mut pieces,
@@ -299,14 +317,14 @@ mod tests {
         let mut target = Vec::new();
         target.extend_from_slice(&a[20 * MIN_MATCH..30 * MIN_MATCH]); // moved
         target.extend(std::iter::repeat_n(0u8, 20 * MIN_MATCH)); // long zero run
-        target.extend_from_slice(&noise(3 * MIN_MATCH + 100, 9)); // new
+        target.extend_from_slice(&noise(3 * MIN_MATCH, 9)); // new
         target.extend(std::iter::repeat_n(0u8, MIN_MATCH)); // short zero run: becomes new bytes
         target.extend_from_slice(&b[BLOCK..5 * MIN_MATCH + 17]); // another region, 1 KiB-aligned, ragged end
         let idx = BlockIndex::new(vec![
             Region { id: 0, bytes: &a },
             Region { id: 1, bytes: &b },
         ]);
-        let pieces = idx.plan(&target);
+        let pieces = idx.plan(&target, 0);
         assert_eq!(rebuild(target.len(), &pieces, &[&a, &b], &target), target);
         assert_eq!(
             pieces[0],
@@ -337,10 +355,46 @@ mod tests {
         );
     }
 
+    /// File data sits on the content's 1 KiB grid: a slice of a content that starts off the
+    /// grid, or odd-length runs of zeros before the data, must not hide it.
+    #[test]
+    fn blocks_are_looked_up_on_the_contents_grid() {
+        let a = noise(16 * BLOCK, 3);
+        // In the content: 700 zero bytes, 300 new bytes, then a's blocks 4.. from offset 1024.
+        let mut content = vec![0u8; 700];
+        content.extend_from_slice(&noise(300 + 24, 4)[..324]);
+        content.extend_from_slice(&a[4 * BLOCK..12 * BLOCK]);
+        let idx = BlockIndex::new(vec![Region { id: 0, bytes: &a }]);
+        let whole = idx.plan(&content, 0);
+        assert_eq!(rebuild(content.len(), &whole, &[&a], &content), content);
+        assert!(
+            whole.contains(&Piece::Source {
+                region: 0,
+                offset: 4 * BLOCK as u64,
+                len: 8 * BLOCK as u64
+            }),
+            "{whole:?}"
+        );
+        // The same content planned from byte 500 on (base 500): same match.
+        let part = idx.plan(&content[500..], 500);
+        assert_eq!(
+            rebuild(content.len() - 500, &part, &[&a], &content[500..]),
+            &content[500..]
+        );
+        assert!(
+            part.contains(&Piece::Source {
+                region: 0,
+                offset: 4 * BLOCK as u64,
+                len: 8 * BLOCK as u64
+            }),
+            "{part:?}"
+        );
+    }
+
     #[test]
     fn empty_and_tiny_inputs() {
         let idx = BlockIndex::new(vec![]);
-        assert!(idx.plan(&[]).is_empty());
-        assert_eq!(idx.plan(b"abc"), vec![Piece::New { start: 0, len: 3 }]);
+        assert!(idx.plan(&[], 0).is_empty());
+        assert_eq!(idx.plan(b"abc", 0), vec![Piece::New { start: 0, len: 3 }]);
     }
 }

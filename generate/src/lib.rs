@@ -489,7 +489,7 @@ impl<'a> Planner<'a> {
         finder: Option<(&ReferenceFinder, usize)>,
         out: &mut Vec<Part>,
     ) -> Result<(), Error> {
-        let mut pieces = index.plan(data);
+        let mut pieces = index.plan(data, base);
         if let Some((f, source)) = finder {
             // Next to changed bytes that are compressed against their old version, a short
             // match from that old version costs almost nothing inside the compressed stream,
