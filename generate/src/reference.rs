@@ -15,8 +15,9 @@ pub type Ranges = Vec<(u64, u64)>;
 /// File-level knowledge of a pair of ext images.
 struct ExtPair {
     block_size: u64,
-    /// Target data runs `(first block, blocks, file)`, sorted by first block.
-    target_runs: Vec<(u64, u64, usize)>,
+    /// Target data runs `(first block, blocks, file, first logical block)`, sorted by first
+    /// block.
+    target_runs: Vec<(u64, u64, usize, u64)>,
     /// Each target file's path and, if the path exists in the source, the old file's bytes as
     /// ranges of the source content.
     old_versions: Vec<Option<Ranges>>,
@@ -114,12 +115,12 @@ impl ReferenceFinder {
                 at += 1;
             }
             match ext.target_runs.get(at) {
-                Some(&(run_start, run_len, file)) if run_start * bs <= pos => {
+                Some(&(run_start, run_len, file, _)) if run_start * bs <= pos => {
                     let stop = ((run_start + run_len) * bs).min(end);
                     push(&mut out, Some(ext.target_paths[file].as_str()), stop - pos);
                     pos = stop;
                 }
-                Some(&(run_start, _, _)) => {
+                Some(&(run_start, _, _, _)) => {
                     let stop = (run_start * bs).min(end);
                     push(&mut out, None, stop - pos);
                     pos = stop;
@@ -143,33 +144,74 @@ impl ReferenceFinder {
                 .target_runs
                 .partition_point(|r| r.0 <= first)
                 .saturating_sub(1);
-            let mut files: Vec<usize> = Vec::new();
-            for &(run_start, run_len, file) in &ext.target_runs[from..] {
+            // The files owning these bytes, with the byte offset in each file where they start.
+            let mut files: Vec<(usize, u64)> = Vec::new();
+            for &(run_start, run_len, file, logical) in &ext.target_runs[from..] {
                 if run_start > last {
                     break;
                 }
-                if run_start + run_len > first && !files.contains(&file) {
-                    files.push(file);
+                if run_start + run_len > first && !files.iter().any(|f| f.0 == file) {
+                    let block = first.max(run_start);
+                    let in_file = (logical + block - run_start) * ext.block_size
+                        + if block == first {
+                            start % ext.block_size
+                        } else {
+                            0
+                        };
+                    files.push((file, in_file));
                 }
             }
             let mut out = Ranges::new();
             let mut any_file = false;
-            for f in files {
+            for (f, in_file) in files {
                 any_file = true;
                 if let Some(ranges) = &ext.old_versions[f] {
-                    out.extend_from_slice(ranges);
+                    out.extend(old_window(ranges, in_file, len));
                 }
             }
             if any_file {
                 return out;
             }
         }
-        // Not file data (or not a filesystem): the same place in the old content.
-        if start >= self.source_len {
+        // Not file data (or not a filesystem): the same place in the old content, widened a
+        // little (inode tables and directories shift when files come and go).
+        let from = start.saturating_sub(METADATA_MARGIN);
+        if from >= self.source_len {
             return Ranges::new();
         }
-        vec![(start, len.min(self.source_len - start))]
+        let to = (start + len + METADATA_MARGIN).min(self.source_len);
+        vec![(from, to - from)]
     }
+}
+
+/// How far around the same offset the basis of metadata reaches.
+const METADATA_MARGIN: u64 = 64 * 1024;
+
+/// How far around the same place of a large old version the basis reaches: inserted or
+/// removed bytes shift the rest of a file, by less than this in a point release.
+const OLD_WINDOW_MARGIN: u64 = 2 << 20;
+
+/// The part of an old version (`ranges`, in file order) that serves as basis for `len` bytes
+/// at offset `at` of the new version: the whole old file when it is small, else the same
+/// place widened by [`OLD_WINDOW_MARGIN`] on both sides. A segment must hold its basis within
+/// the device's zstd memory, which a whole large file would not fit.
+fn old_window(ranges: &Ranges, at: u64, len: u64) -> Ranges {
+    let total: u64 = ranges.iter().map(|r| r.1).sum();
+    if total <= 2 * OLD_WINDOW_MARGIN {
+        return ranges.clone();
+    }
+    let from = at.saturating_sub(OLD_WINDOW_MARGIN).min(total);
+    let to = (at + len + OLD_WINDOW_MARGIN).min(total);
+    let mut out = Ranges::new();
+    let mut pos = 0u64;
+    for &(off, n) in ranges {
+        let (a, b) = (pos.max(from), (pos + n).min(to));
+        if a < b {
+            out.push((off + (a - pos), b - a));
+        }
+        pos += n;
+    }
+    out
 }
 
 /// Reads both images; Err says why file matching is not possible.
@@ -184,30 +226,31 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
     // (`/lib/modules/6.1.0-17/...` is `/lib/modules/6.1.0-18/...` of the next release); then by
     // file name (a file moved to another folder). Shapes and names that several source files
     // share are ambiguous and not used.
-    let mut by_path: HashMap<&str, &ext4::FileEntry> = HashMap::new();
-    let mut by_shape: HashMap<String, Option<&ext4::FileEntry>> = HashMap::new();
-    let mut by_name: HashMap<&str, Option<&ext4::FileEntry>> = HashMap::new();
-    for f in &s_scan.files {
-        if f.kind == ext4::FileKind::Regular {
-            for p in &f.paths {
-                by_path.insert(p.as_str(), f);
-                unique_insert(&mut by_shape, version_shape(p), f);
-                unique_insert(&mut by_name, file_name(p), f);
-            }
+    // Directories are matched too (to old directories): their blocks move when the tree
+    // changes, so the same offset of the old image is no basis for them. Keys carry the kind.
+    let mapped =
+        |f: &ext4::FileEntry| matches!(f.kind, ext4::FileKind::Regular | ext4::FileKind::Directory);
+    let is_dir = |f: &ext4::FileEntry| f.kind == ext4::FileKind::Directory;
+    let mut by_path: HashMap<(bool, &str), &ext4::FileEntry> = HashMap::new();
+    let mut by_shape: HashMap<(bool, String), Option<&ext4::FileEntry>> = HashMap::new();
+    let mut by_name: HashMap<(bool, &str), Option<&ext4::FileEntry>> = HashMap::new();
+    for f in s_scan.files.iter().filter(|f| mapped(f)) {
+        for p in &f.paths {
+            by_path.insert((is_dir(f), p.as_str()), f);
+            unique_insert(&mut by_shape, (is_dir(f), version_shape(p)), f);
+            unique_insert(&mut by_name, (is_dir(f), file_name(p)), f);
         }
     }
     let mut target_runs = Vec::new();
     let mut old_versions = Vec::new();
     let mut target_files = Vec::new();
     let mut target_paths = Vec::new();
-    for f in &t_scan.files {
-        if f.kind != ext4::FileKind::Regular {
-            continue;
-        }
+    for f in t_scan.files.iter().filter(|f| mapped(f)) {
+        let dir = is_dir(f);
         let idx = old_versions.len();
         for r in &f.runs {
             if r.initialized {
-                target_runs.push((r.physical, r.len, idx));
+                target_runs.push((r.physical, r.len, idx, r.logical));
             }
         }
         target_files.push((byte_ranges(&f.runs, block_size, f.size), f.size));
@@ -215,16 +258,16 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
         let old = f
             .paths
             .iter()
-            .find_map(|p| by_path.get(p.as_str()).copied())
+            .find_map(|p| by_path.get(&(dir, p.as_str())).copied())
             .or_else(|| {
                 f.paths
                     .iter()
-                    .find_map(|p| by_shape.get(&version_shape(p)).copied().flatten())
+                    .find_map(|p| by_shape.get(&(dir, version_shape(p))).copied().flatten())
             })
             .or_else(|| {
                 f.paths
                     .iter()
-                    .find_map(|p| by_name.get(file_name(p)).copied().flatten())
+                    .find_map(|p| by_name.get(&(dir, file_name(p))).copied().flatten())
             })
             .map(|old| byte_ranges(&old.runs, s_block, old.size));
         old_versions.push(old);
@@ -303,6 +346,27 @@ fn byte_ranges(runs: &[ext4::Run], block: u64, size: u64) -> Ranges {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_old_versions_give_a_window_around_the_same_place() {
+        let small: Ranges = vec![(0, 1000), (5000, 1000)];
+        assert_eq!(old_window(&small, 500, 10), small);
+        let m = OLD_WINDOW_MARGIN;
+        // A 10 MiB old file in two pieces; new bytes at 6 MiB.
+        let big: Ranges = vec![(0, 5 << 20), (100 << 20, 5 << 20)];
+        let w = old_window(&big, 6 << 20, 4096);
+        assert_eq!(
+            w,
+            vec![
+                ((6 << 20) - m, (5 << 20) - ((6 << 20) - m)),
+                (100 << 20, (1 << 20) + 4096 + m)
+            ]
+        );
+        let total: u64 = w.iter().map(|r| r.1).sum();
+        assert_eq!(total, 2 * m + 4096);
+        // Near the end: clipped.
+        assert_eq!(old_window(&big, 10 << 20, 4096), vec![((105 << 20) - m, m)]);
+    }
 
     #[test]
     fn shapes_and_names() {
