@@ -335,6 +335,39 @@ fn mkfs_image(tree: &Path, image: &Path, blocks: u32) {
     assert!(st.success());
 }
 
+/// Two releases of a root filesystem: for each, `files` (path, content) written into a tree,
+/// packed by mkfs.ext4 as Yocto does, gzip'd into a SWU. Returns (v1.swu, v2.swu).
+fn filesystem_release_pair(dir: &Path, releases: [Vec<(&str, Vec<u8>)>; 2]) -> (PathBuf, PathBuf) {
+    let mut swus = Vec::new();
+    for (v, files) in releases.iter().enumerate() {
+        let tree = dir.join(format!("tree{}", v + 1));
+        for (path, bytes) in files {
+            let p = tree.join(path);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, bytes).unwrap();
+        }
+        let img = dir.join(format!("v{}.ext4", v + 1));
+        mkfs_image(&tree, &img, 1024);
+        let gz = deflate_bytes(DeflateParams::GZIP_PROFILE, &fs::read(&img).unwrap()).unwrap();
+        let swu = dir.join(format!("v{}.swu", v + 1));
+        swu_file(&swu, &[("rootfs.ext4.gz", gz)]);
+        swus.push(swu);
+    }
+    (swus[0].clone(), swus[1].clone())
+}
+
+/// Pseudo-random bytes (xorshift), the same for the same seed.
+fn noise(n: usize, mut x: u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 /// `gzip -9n` of `data`, by the real gzip: what Debian packages ship.
 fn gzip_9n(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
@@ -383,23 +416,14 @@ fn changed_gzip_files_inside_the_filesystem_are_rebuilt_from_their_text() {
         }
         text
     };
-    for (v, tree) in [(1u32, "t1"), (2, "t2")] {
-        let doc = dir.path().join(tree).join("usr/share/doc/demo");
-        let man = dir.path().join(tree).join("usr/share/man/man1");
-        fs::create_dir_all(&doc).unwrap();
-        fs::create_dir_all(&man).unwrap();
-        fs::write(doc.join("changelog.gz"), gzip_9n(&changelog(v))).unwrap();
-        fs::write(man.join("demo.1.gz"), gzip_9n(&manual(v == 2))).unwrap();
-        fs::write(doc.join("README"), b"unchanged\n".repeat(500)).unwrap();
-        let img = dir.path().join(format!("v{v}.ext4"));
-        mkfs_image(&dir.path().join(tree), &img, 1024);
-        let gz = deflate_bytes(DeflateParams::GZIP_PROFILE, &fs::read(&img).unwrap()).unwrap();
-        swu_file(
-            &dir.path().join(format!("v{v}.swu")),
-            &[("rootfs.ext4.gz", gz)],
-        );
-    }
-    let (s, t) = (dir.path().join("v1.swu"), dir.path().join("v2.swu"));
+    let release = |v: u32| {
+        vec![
+            ("usr/share/doc/demo/changelog.gz", gzip_9n(&changelog(v))),
+            ("usr/share/man/man1/demo.1.gz", gzip_9n(&manual(v == 2))),
+            ("usr/share/doc/demo/README", b"unchanged\n".repeat(500)),
+        ]
+    };
+    let (s, t) = filesystem_release_pair(dir.path(), [release(1), release(2)]);
     for profile in [Profile::Gzip, Profile::Extended] {
         let d = dir.path().join(format!("{profile:?}.diff"));
         let o = create(&s, &t, &d, &Options::new(profile, dir.path().join("w"))).unwrap();
@@ -430,24 +454,13 @@ fn rebuilt_executables_are_patched_with_bsdiff() {
         }
         out
     };
-    for (v, shift) in [(1u32, 0u32), (2, 0x1047)] {
-        let bin = dir.path().join(format!("t{v}/usr/bin"));
-        fs::create_dir_all(&bin).unwrap();
-        fs::write(bin.join("program"), program(shift)).unwrap();
-        fs::write(
-            bin.join("script"),
-            b"#!/bin/sh\necho unchanged\n".repeat(100),
-        )
-        .unwrap();
-        let img = dir.path().join(format!("v{v}.ext4"));
-        mkfs_image(&dir.path().join(format!("t{v}")), &img, 1024);
-        let gz = deflate_bytes(DeflateParams::GZIP_PROFILE, &fs::read(&img).unwrap()).unwrap();
-        swu_file(
-            &dir.path().join(format!("v{v}.swu")),
-            &[("rootfs.ext4.gz", gz)],
-        );
-    }
-    let (s, t) = (dir.path().join("v1.swu"), dir.path().join("v2.swu"));
+    let release = |shift: u32| {
+        vec![
+            ("usr/bin/program", program(shift)),
+            ("usr/bin/script", b"#!/bin/sh\necho unchanged\n".repeat(100)),
+        ]
+    };
+    let (s, t) = filesystem_release_pair(dir.path(), [release(0), release(0x1047)]);
     for profile in [Profile::Gzip, Profile::Extended] {
         let d = dir.path().join(format!("{profile:?}.diff"));
         let o = create(&s, &t, &d, &Options::new(profile, dir.path().join("w"))).unwrap();
@@ -503,16 +516,6 @@ fn rebuilt_executables_are_patched_with_bsdiff() {
 #[test]
 fn renamed_and_moved_files_are_diffed_against_their_old_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let noise = |n: usize, mut x: u64| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    };
     let module = noise(300_000, 5);
     let data = noise(200_000, 6);
     let edit = |mut d: Vec<u8>| {
@@ -521,37 +524,19 @@ fn renamed_and_moved_files_are_diffed_against_their_old_versions() {
         }
         d
     };
-    let files = [
-        (
-            "t1",
+    let (s, t) = filesystem_release_pair(
+        dir.path(),
+        [
             vec![
                 ("lib/modules/6.1.0-17-amd64/kernel/drv.ko", module.clone()),
                 ("opt/old/data.bin", data.clone()),
             ],
-        ),
-        (
-            "t2",
             vec![
                 ("lib/modules/6.1.0-18-amd64/kernel/drv.ko", edit(module)),
                 ("usr/share/app/data.bin", edit(data)),
             ],
-        ),
-    ];
-    for (v, (tree, entries)) in files.iter().enumerate() {
-        for (path, bytes) in entries {
-            let p = dir.path().join(tree).join(path);
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(&p, bytes).unwrap();
-        }
-        let img = dir.path().join(format!("v{v}.ext4"));
-        mkfs_image(&dir.path().join(tree), &img, 1024);
-        let gz = deflate_bytes(DeflateParams::GZIP_PROFILE, &fs::read(&img).unwrap()).unwrap();
-        swu_file(
-            &dir.path().join(format!("v{v}.swu")),
-            &[("rootfs.ext4.gz", gz)],
-        );
-    }
-    let (s, t) = (dir.path().join("v0.swu"), dir.path().join("v1.swu"));
+        ],
+    );
     let d = dir.path().join("d.diff");
     let o = create(
         &s,
