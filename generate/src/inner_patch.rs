@@ -128,7 +128,7 @@ fn evaluate(
         return None;
     }
     let patch = codec::bsdiff::diff(&old, &bytes).ok()?;
-    let zstd_len = crate::compress_with_basis(&bytes, &old, level)
+    let zstd_len = crate::compress_with_basis(&bytes, &old, level, 27)
         .map(|f| f.len())
         .unwrap_or(usize::MAX);
     (patch.len() + RECIPE_COST < zstd_len).then(|| InnerPatch {

@@ -278,6 +278,12 @@ const HOW_ZSTD_BASIS: &str = "zstd against the old version";
 const HOW_GZIP: &str = "gzip re-created from its text, diffed against the old text";
 const HOW_BSDIFF: &str = "bsdiff patch of the old version";
 
+/// Window of the new-bytes stream's zstd frame (16 MiB: the device reserves
+/// min(window, content) from its 48 MiB budget).
+const NEW_STREAM_WINDOW_LOG: u32 = 24;
+/// Window limit of segment frames (their basis plus data is at most [`SEGMENT_LIMIT`]).
+pub(crate) const SEGMENT_WINDOW_LOG: u32 = 23;
+
 /// New bytes with references go to segments in pieces of at most this size.
 const REFERENCED_CHUNK: u64 = 1 << 20;
 
@@ -434,23 +440,26 @@ impl<'a> Planner<'a> {
         refs: Ranges,
     ) -> Result<Part, Error> {
         let len = bytes.len() as u64;
+        let refs_len: u64 = refs.iter().map(|r| r.1).sum();
+        if refs_len == 0 || len + refs_len > SEGMENT_LIMIT {
+            return self.push_new(bytes);
+        }
         let current = self.segments.last().and_then(|s| match &s.basis {
             Basis::Source { source: s0, ranges } if *s0 == source => Some((s, ranges)),
             _ => None,
         });
-        // References already in the current segment's basis cost nothing more.
-        let fresh: Ranges = match current {
-            Some((_, ranges)) => refs.into_iter().filter(|r| !ranges.contains(r)).collect(),
-            None => refs,
-        };
-        let fresh_len: u64 = fresh.iter().map(|r| r.1).sum();
-        if fresh_len == 0 && current.is_none() || len + fresh_len > SEGMENT_LIMIT {
-            return self.push_new(bytes);
-        }
+        // References already in the current segment's basis cost nothing more there.
+        let fresh_len: u64 = current.map_or(refs_len, |(_, ranges)| {
+            refs.iter()
+                .filter(|r| !ranges.contains(r))
+                .map(|r| r.1)
+                .sum()
+        });
         let fits = current.is_some_and(|(s, _)| {
             s.data.len() as u64 + s.basis_len + len + fresh_len <= SEGMENT_LIMIT
         });
         if !fits {
+            // A new segment needs all the references, not only those the last one lacked.
             self.segments.push(Segment {
                 data: Vec::new(),
                 basis: Basis::Source {
@@ -467,7 +476,7 @@ impl<'a> Planner<'a> {
         let Basis::Source { ranges, .. } = &mut seg.basis else {
             unreachable!("the last segment has a source basis")
         };
-        for r in fresh {
+        for r in refs {
             seg.basis_len += add_basis_range(ranges, r);
         }
         self.stats.new_bytes += len;
@@ -1124,13 +1133,15 @@ pub fn create(
     if !new_bytes.is_empty() {
         match options.profile {
             Profile::Extended => {
-                let params = codec::zstd::ZstdParams {
-                    level: options.new_data_level,
-                    checksum: false,
-                    version: codec::zstd::zstd_version_number(),
-                };
-                let frame = codec::zstd::compress_bytes(params, new_bytes)
-                    .map_err(io_at("cannot compress new bytes", &options.work_dir))?;
+                // One window over as much of the stream as the device's budget allows, so that
+                // new files that resemble each other (libraries of one package) share matches.
+                let frame = compress_with_basis(
+                    new_bytes,
+                    &[],
+                    options.new_data_level,
+                    NEW_STREAM_WINDOW_LOG,
+                )
+                .map_err(io_at("cannot compress new bytes", &options.work_dir))?;
                 planner.stats.new_compressed_bytes += frame.len() as u64;
                 frame_of_stream[0] = Some(frames.len());
                 frames.push(frame);
@@ -1189,7 +1200,12 @@ pub fn create(
         let compressed: Vec<io::Result<Vec<u8>>> = work
             .par_iter()
             .map(|(k, basis)| {
-                compress_with_basis(&segments[*k].data, basis, options.new_data_level)
+                compress_with_basis(
+                    &segments[*k].data,
+                    basis,
+                    options.new_data_level,
+                    SEGMENT_WINDOW_LOG,
+                )
             })
             .collect();
         for ((k, _), frame) in work.iter().zip(compressed) {
@@ -1424,15 +1440,25 @@ fn paired_content<'b>(
 
 /// One zstd frame of `data` with `basis` as raw prefix (patch-from), content size recorded,
 /// window just large enough to reach back over the basis.
-pub(crate) fn compress_with_basis(data: &[u8], basis: &[u8], level: i32) -> io::Result<Vec<u8>> {
+pub(crate) fn compress_with_basis(
+    data: &[u8],
+    basis: &[u8],
+    level: i32,
+    max_window_log: u32,
+) -> io::Result<Vec<u8>> {
     use zstd::zstd_safe::{CCtx, CParameter};
     let zerr = |code: usize| io::Error::other(zstd::zstd_safe::get_error_name(code).to_string());
     let reach = (basis.len() + data.len()).max(1) as u64;
-    let window_log = (64 - (reach - 1).leading_zeros()).clamp(10, 27);
+    let window_log = (64 - (reach - 1).leading_zeros()).clamp(10, max_window_log);
     let mut cctx = CCtx::create();
     cctx.set_parameter(CParameter::CompressionLevel(level))
         .map_err(zerr)?;
     cctx.set_parameter(CParameter::WindowLog(window_log))
+        .map_err(zerr)?;
+    // Long-distance matching finds the old version's long runs anywhere in a basis of
+    // megabytes, which the regular match finder's tables (sized for the level) miss at low
+    // levels; the decoder needs nothing more.
+    cctx.set_parameter(CParameter::EnableLongDistanceMatching(true))
         .map_err(zerr)?;
     cctx.set_parameter(CParameter::ContentSizeFlag(true))
         .map_err(zerr)?;

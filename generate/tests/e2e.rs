@@ -347,7 +347,7 @@ fn filesystem_release_pair(dir: &Path, releases: [Vec<(&str, Vec<u8>)>; 2]) -> (
             fs::write(&p, bytes).unwrap();
         }
         let img = dir.join(format!("v{}.ext4", v + 1));
-        mkfs_image(&tree, &img, 1024);
+        mkfs_image(&tree, &img, 4096);
         let gz = deflate_bytes(DeflateParams::GZIP_PROFILE, &fs::read(&img).unwrap()).unwrap();
         let swu = dir.join(format!("v{}.swu", v + 1));
         swu_file(&swu, &[("rootfs.ext4.gz", gz)]);
@@ -549,4 +549,38 @@ fn renamed_and_moved_files_are_diffed_against_their_old_versions() {
     // 500 changed bytes spread over 500 KB of incompressible data: without the old versions
     // the delta would hold all 500 KB.
     assert!(o.delta_len < 40_000, "{} bytes: {:?}", o.delta_len, o.stats);
+}
+
+/// A changed file larger than what one segment takes together with its old version: its
+/// chunks spill into further segments, each of which must get the old version as basis again
+/// (it once got none and the delta could not be written).
+#[test]
+fn a_large_changed_file_spans_segments_each_with_its_basis() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = noise(3_900_000, 11);
+    let mut new = old.clone();
+    for i in (0..new.len()).step_by(1000) {
+        new[i] ^= 0xa5; // no 4 KiB block survives unchanged
+    }
+    new.extend_from_slice(&noise(1_300_000, 12));
+    let (s, t) = filesystem_release_pair(
+        dir.path(),
+        [
+            vec![("usr/lib/big.bin", old)],
+            vec![("usr/lib/big.bin", new)],
+        ],
+    );
+    let d = dir.path().join("d.diff");
+    let mut options = Options::new(Profile::Gzip, dir.path().join("w"));
+    options.new_data_level = 3; // fast: the test is about segments, not ratio
+    let o = create(&s, &t, &d, &options).unwrap();
+    assert!(o.stats.segments >= 2, "{:?}", o.stats);
+    assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+    // The 3.9 MB that changed in place cost little; the appended 1.3 MB of noise is most of it.
+    assert!(
+        o.delta_len < 1_700_000,
+        "{} bytes {:?}",
+        o.delta_len,
+        o.stats
+    );
 }
