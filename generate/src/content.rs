@@ -38,9 +38,36 @@ pub struct Content {
     pub sha256: [u8; 32],
 }
 
+/// How large a decompressed content may grow, and why (for the error message).
+#[derive(Debug, Clone, Copy)]
+pub struct ContentLimit {
+    pub bytes: u64,
+    pub reason: &'static str,
+}
+
+impl ContentLimit {
+    /// The smaller of `max` and the free space of `work` (less a reserve for the delta and
+    /// the logs): a decompression bomb stops there with a clear error instead of filling the
+    /// disk.
+    pub fn for_work_dir(work: &Path, max: u64) -> ContentLimit {
+        const RESERVE: u64 = 256 << 20;
+        match delta::apply::free_space(work) {
+            Some(free) if free.saturating_sub(RESERVE) < max => ContentLimit {
+                bytes: free.saturating_sub(RESERVE),
+                reason: "the free space of the working folder less 256 MiB",
+            },
+            _ => ContentLimit {
+                bytes: max,
+                reason: "the largest content this run accepts",
+            },
+        }
+    }
+}
+
 /// Decompresses `payload_len` bytes at `offset` of `archive` into the working folder (or
 /// reuses a previous run's result). gzip decodes the first member only, as the device's
-/// `zlib_decompression` does. Returns `None` when the data does not decode.
+/// `zlib_decompression` does. Returns `None` when the data does not decode; an error when the
+/// content would exceed `limit`.
 pub fn materialize(
     archive: &Path,
     offset: u64,
@@ -48,6 +75,7 @@ pub fn materialize(
     payload_sha256: &[u8; 32],
     kind: Kind,
     work: &Path,
+    limit: ContentLimit,
 ) -> io::Result<Option<Content>> {
     let name = format!(
         "{}.{}",
@@ -88,9 +116,15 @@ pub fn materialize(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return Ok(None),
             };
+            len += n as u64;
+            if len > limit.bytes {
+                return Err(io::Error::other(format!(
+                    "the payload decompresses to more than {} bytes ({})",
+                    limit.bytes, limit.reason
+                )));
+            }
             sha.update(&buf[..n]);
             out.write_all(&buf[..n])?;
-            len += n as u64;
         }
         out.flush()?;
     }

@@ -59,6 +59,9 @@ pub struct Options {
     pub memory_limit: u64,
     /// Told when a stage starts or advances (nothing by default).
     pub progress: Progress,
+    /// Largest decompressed payload content the planner takes (besides the working folder's
+    /// free space, which always bounds it): a decompression bomb stops with an error.
+    pub max_content: u64,
 }
 
 /// A progress callback: `(stage, done, total)`, where `total` is 0 when the amount of work is
@@ -104,6 +107,7 @@ impl Options {
             new_data_level: 19,
             memory_limit: DEFAULT_MEMORY_LIMIT,
             progress: Progress::default(),
+            max_content: u64::MAX,
         }
     }
 }
@@ -197,6 +201,13 @@ pub enum Error {
     NotSmaller { delta: u64, target: u64 },
     #[error("the target is empty")]
     EmptyTarget,
+    #[error("cannot decompress the {side} payload {member}: {source}")]
+    Decompress {
+        member: String,
+        side: &'static str,
+        #[source]
+        source: io::Error,
+    },
 }
 
 fn io_at<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> Error + 'p {
@@ -938,11 +949,13 @@ pub fn create(
                 &sha,
                 kind,
                 &options.work_dir,
+                content::ContentLimit::for_work_dir(&options.work_dir, options.max_content),
             )
-            .map_err(io_at(
-                "cannot decompress a source payload",
-                &options.work_dir,
-            ))? {
+            .map_err(|e| Error::Decompress {
+                member: m.name.clone(),
+                side: "source",
+                source: e,
+            })? {
                 content_maps.push(map_file(&c.path)?.expect("contents are never empty"));
                 found.push((
                     m.name.clone(),
@@ -1397,11 +1410,13 @@ fn recreatable(
         &sha,
         kind,
         &options.work_dir,
+        content::ContentLimit::for_work_dir(&options.work_dir, options.max_content),
     )
-    .map_err(io_at(
-        "cannot decompress a target payload",
-        &options.work_dir,
-    ))?
+    .map_err(|e| Error::Decompress {
+        member: m.name.clone(),
+        side: "target",
+        source: e,
+    })?
     else {
         return Ok(None);
     };

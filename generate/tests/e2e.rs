@@ -584,3 +584,37 @@ fn a_large_changed_file_spans_segments_each_with_its_basis() {
         o.stats
     );
 }
+
+/// A decompression bomb: a small gzip payload that expands far beyond what the run accepts
+/// stops with an error naming the payload and the limit, leaving no output and no content
+/// file behind. (Without `max_content` the working folder's free space is the limit.)
+#[test]
+fn a_decompression_bomb_stops_at_the_content_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let zeros = vec![0u8; 64 << 20];
+    let bomb = deflate_bytes(DeflateParams::GZIP_PROFILE, &zeros).unwrap();
+    assert!(bomb.len() < 100_000);
+    let (s, t) = (dir.path().join("s.swu"), dir.path().join("t.swu"));
+    swu_file(&s, &[("rootfs.ext4.gz", bomb.clone())]);
+    swu_file(
+        &t,
+        &[("rootfs.ext4.gz", bomb), ("extra.bin", b"x".to_vec())],
+    );
+    let d = dir.path().join("d.diff");
+    let work = dir.path().join("w");
+    let mut options = Options::new(Profile::Gzip, work.clone());
+    options.max_content = 16 << 20;
+    let e = create(&s, &t, &d, &options).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Decompress { .. }), "{msg}");
+    assert!(
+        msg.contains("rootfs.ext4.gz") && msg.contains("more than 16777216 bytes"),
+        "{msg}"
+    );
+    assert!(!d.exists());
+    let left: Vec<_> = fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

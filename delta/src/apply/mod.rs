@@ -294,7 +294,11 @@ pub fn apply(
     }
     // A hostile or mistaken delta can declare any length (an all-zeros target of a terabyte
     // takes a few bytes): refuse what cannot fit before reading the source.
-    if let Some(available) = free_space_for(output).filter(|&a| length > a) {
+    let out_dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Some(available) = free_space(out_dir).filter(|&a| length > a) {
         return Err(ApplyError::NoSpace {
             path: output.display().to_string(),
             needed: length,
@@ -401,15 +405,11 @@ pub fn apply(
     })
 }
 
-/// Bytes an unprivileged process may still write on the filesystem that will hold `output`
-/// (its folder), or `None` when that cannot be told.
+/// Bytes an unprivileged process may still write on the filesystem that holds `dir`, or
+/// `None` when that cannot be told.
 #[cfg(unix)]
-fn free_space_for(output: &Path) -> Option<u64> {
+pub fn free_space(dir: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
     // SAFETY: `c_path` is NUL-terminated and `st` is a writable statvfs; statvfs only writes
@@ -426,7 +426,7 @@ fn free_space_for(output: &Path) -> Option<u64> {
 }
 
 #[cfg(not(unix))]
-fn free_space_for(_output: &Path) -> Option<u64> {
+pub fn free_space(_dir: &Path) -> Option<u64> {
     None
 }
 
