@@ -292,6 +292,8 @@ const HOW_BSDIFF: &str = "bsdiff patch of the old version";
 /// Window of the new-bytes stream's zstd frame (16 MiB: the device reserves
 /// min(window, content) from its 48 MiB budget).
 const NEW_STREAM_WINDOW_LOG: u32 = 24;
+/// Bytes of the token basis of the new-bytes stream in the gzip profile.
+const TOKEN_BASIS: usize = 4096;
 /// Window limit of segment frames (their basis plus data is at most [`SEGMENT_LIMIT`]).
 pub(crate) const SEGMENT_WINDOW_LOG: u32 = 23;
 
@@ -1143,6 +1145,7 @@ pub fn create(
     let mut frames: Vec<Vec<u8>> = Vec::new();
     let mut frame_of_stream: Vec<Option<usize>> = vec![None; planner.segments.len() + 1];
     let mut stream_items: Vec<Item> = vec![Item::EMPTY; planner.segments.len() + 1];
+    let mut stream0_basis: Option<Item> = None;
     if !new_bytes.is_empty() {
         match options.profile {
             Profile::Extended => {
@@ -1161,7 +1164,35 @@ pub fn create(
                 stream_items[0] = item_of(new_bytes);
             }
             Profile::Gzip => {
-                stream_items[0] = planner.builder.set_remainder(&mut &new_bytes[..])?
+                // ADU's stock applier was seen to crash on zstd frames without a basis but
+                // decodes them with one, and zstd level 19 beats the deflated remainder by
+                // 10-15 % on new files: a frame with a token basis (the first bytes of the
+                // source's first payload, usually its sw-description).
+                let token = region_bytes
+                    .first()
+                    .map(|&(i, bytes)| (i, bytes.len().min(TOKEN_BASIS)))
+                    .filter(|&(_, n)| n > 0);
+                match token {
+                    Some((region, n)) => {
+                        let basis_item = planner.source_piece(region, 0, n as u64)?;
+                        let basis = &region_bytes[region].1[..n];
+                        let frame = compress_with_basis(
+                            new_bytes,
+                            basis,
+                            options.new_data_level,
+                            NEW_STREAM_WINDOW_LOG,
+                        )
+                        .map_err(io_at("cannot compress new bytes", &options.work_dir))?;
+                        planner.stats.new_compressed_bytes += frame.len() as u64;
+                        frame_of_stream[0] = Some(frames.len());
+                        frames.push(frame);
+                        stream_items[0] = item_of(new_bytes);
+                        stream0_basis = Some(basis_item);
+                    }
+                    None => {
+                        stream_items[0] = planner.builder.set_remainder(&mut &new_bytes[..])?
+                    }
+                }
             }
         }
     }
@@ -1271,7 +1302,7 @@ pub fn create(
         for (stream, frame) in frame_of_stream.iter().enumerate() {
             let Some(frame) = frame else { continue };
             let basis = if stream == 0 {
-                None
+                stream0_basis
             } else {
                 basis_items[stream - 1]
             };
