@@ -1147,13 +1147,32 @@ pub fn create(
     let mut stream_items: Vec<Item> = vec![Item::EMPTY; planner.segments.len() + 1];
     let mut stream0_basis: Option<Item> = None;
     if !new_bytes.is_empty() {
-        match options.profile {
-            Profile::Extended => {
-                // One window over as much of the stream as the device's budget allows, so that
-                // new files that resemble each other (libraries of one package) share matches.
+        // One frame with a window over as much of the stream as the device's budget allows,
+        // so that new files that resemble each other (libraries of one package) share
+        // matches. In the gzip profile it gets a token basis (the first bytes of the source's
+        // first payload, usually its sw-description): ADU's stock applier was seen to crash on
+        // zstd frames without a basis but decodes them with one, and zstd level 19 beats the
+        // deflated remainder by 10-15 % on new files.
+        let token = match options.profile {
+            Profile::Extended => Some(None),
+            Profile::Gzip => region_bytes
+                .first()
+                .map(|&(i, bytes)| (i, bytes.len().min(TOKEN_BASIS)))
+                .filter(|&(_, n)| n > 0)
+                .map(Some),
+        };
+        match token {
+            Some(basis) => {
+                let basis_bytes: &[u8] = match basis {
+                    Some((region, n)) => {
+                        stream0_basis = Some(planner.source_piece(region, 0, n as u64)?);
+                        &region_bytes[region].1[..n]
+                    }
+                    None => &[],
+                };
                 let frame = compress_with_basis(
                     new_bytes,
-                    &[],
+                    basis_bytes,
                     options.new_data_level,
                     NEW_STREAM_WINDOW_LOG,
                 )
@@ -1163,37 +1182,8 @@ pub fn create(
                 frames.push(frame);
                 stream_items[0] = item_of(new_bytes);
             }
-            Profile::Gzip => {
-                // ADU's stock applier was seen to crash on zstd frames without a basis but
-                // decodes them with one, and zstd level 19 beats the deflated remainder by
-                // 10-15 % on new files: a frame with a token basis (the first bytes of the
-                // source's first payload, usually its sw-description).
-                let token = region_bytes
-                    .first()
-                    .map(|&(i, bytes)| (i, bytes.len().min(TOKEN_BASIS)))
-                    .filter(|&(_, n)| n > 0);
-                match token {
-                    Some((region, n)) => {
-                        let basis_item = planner.source_piece(region, 0, n as u64)?;
-                        let basis = &region_bytes[region].1[..n];
-                        let frame = compress_with_basis(
-                            new_bytes,
-                            basis,
-                            options.new_data_level,
-                            NEW_STREAM_WINDOW_LOG,
-                        )
-                        .map_err(io_at("cannot compress new bytes", &options.work_dir))?;
-                        planner.stats.new_compressed_bytes += frame.len() as u64;
-                        frame_of_stream[0] = Some(frames.len());
-                        frames.push(frame);
-                        stream_items[0] = item_of(new_bytes);
-                        stream0_basis = Some(basis_item);
-                    }
-                    None => {
-                        stream_items[0] = planner.builder.set_remainder(&mut &new_bytes[..])?
-                    }
-                }
-            }
+            // No source payload to take a token from: the deflated remainder.
+            None => stream_items[0] = planner.builder.set_remainder(&mut &new_bytes[..])?,
         }
     }
     let segments = std::mem::take(&mut planner.segments);
