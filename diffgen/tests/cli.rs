@@ -1051,11 +1051,18 @@ fn inspect_ext_images_members_and_deltas() {
     assert_eq!(v["needs_diffgen_applier"], false);
     assert_eq!(v["target"]["length"], fs::metadata(&v2).unwrap().len());
     // These releases were gzipped by GNU gzip, which zlib cannot reproduce: the payload
-    // travels as bytes (here all of it in the deflated remainder), never as zlib_compression.
+    // travels as bytes (here a zstd frame with a token basis, which ADU's applier decodes),
+    // never as zlib_compression.
     let o = run_str(&["inspect", "--graph", &delta]);
     assert!(stdout(&o).contains("recipe graph:"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("zlib_decompression"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("zstd_decompression"), "{}", stdout(&o));
     assert!(!stdout(&o).contains("zlib_compression"), "{}", stdout(&o));
+    assert_eq!(
+        v["apply_needs"]["largest_zstd_basis"]
+            .as_u64()
+            .map(|b| b > 0),
+        Some(true)
+    );
     // Errors: unknown member, unknown kind of file, a member that is not ext.
     let line = assert_error(&run_str(&["inspect", &v2, "--member", "nope"]));
     assert!(line.contains("no member \"nope\""), "{line}");
