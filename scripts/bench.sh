@@ -41,6 +41,8 @@ export LC_ALL=C SOURCE_DATE_EPOCH=1700000000 E2FSPROGS_FAKE_TIME=1700000000
 start_epoch=$(date +%s)
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+# shellcheck source=lib/pack-rootfs-swu.sh
+. "$here/lib/pack-rootfs-swu.sh"
 work=${1:-$(mktemp -d /tmp/diffgen-bench.XXXXXX)}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
@@ -272,30 +274,8 @@ mkimg() {
 
 # mkswu DIR VERSION: DIR/rootfs.ext4 -> DIR/vVERSION.swu (gzip -9 -n image, cpio crc).
 mkswu() {
-  local dir=$1 v=$2 stage=$1/stage-$2
-  rm -rf "$stage" && mkdir -p "$stage"
-  gzip -9 -n -c "$dir/v$v.ext4" > "$stage/rootfs.ext4.gz"
-  local sha
-  sha=$(sha256sum "$stage/rootfs.ext4.gz" | cut -d' ' -f1)
-  cat > "$stage/sw-description" <<EOF
-software =
-{
-	version = "$v.0.0";
-	description = "diffgen benchmark release $v";
-	hardware-compatibility: [ "1.0" ];
-	images: (
-		{
-			filename = "rootfs.ext4.gz";
-			type = "raw";
-			device = "/dev/mmcblk0p2";
-			compressed = "zlib";
-			sha256 = "$sha";
-		}
-	);
-};
-EOF
-  (cd "$stage" && printf 'sw-description\nrootfs.ext4.gz\n' | cpio -o -H crc --reproducible --quiet) > "$dir/v$v.swu"
-  rm -rf "$stage"
+  local dir=$1 v=$2
+  pack_rootfs_swu "$dir/v$v.ext4" "$v" "diffgen benchmark release $v" "$dir/v$v.swu"
   "$bin" recompress "$dir/v$v.swu" "$dir/v$v.zstd.swu" > /dev/null
   "$bin" recompress --compression gzip "$dir/v$v.swu" "$dir/v$v.gzip.swu" > /dev/null
 }
