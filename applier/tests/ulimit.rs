@@ -38,23 +38,6 @@ fn noise(n: usize, mut x: u64) -> Vec<u8> {
         .collect()
 }
 
-/// One zstd frame of `data` with `basis` as raw prefix and a window reaching over both.
-fn prefix_frame(data: &[u8], basis: &[u8], window_log: u32) -> Vec<u8> {
-    use zstd::stream::raw::{CParameter, Encoder, InBuffer, Operation, OutBuffer};
-    let mut enc = Encoder::with_ref_prefix(3, basis).unwrap();
-    enc.set_parameter(CParameter::WindowLog(window_log))
-        .unwrap();
-    enc.set_pledged_src_size(Some(data.len() as u64)).unwrap();
-    let mut frame = vec![0u8; data.len() + 4096];
-    let mut input = InBuffer::around(data);
-    let mut output = OutBuffer::around(&mut frame);
-    enc.run(&mut input, &mut output).unwrap();
-    enc.finish(&mut output, true).unwrap();
-    let n = output.pos();
-    frame.truncate(n);
-    frame
-}
-
 #[test]
 fn applies_within_64_mib_of_address_space_and_refuses_more() {
     let dir = tempfile::tempdir().unwrap();
@@ -74,7 +57,7 @@ fn applies_within_64_mib_of_address_space_and_refuses_more() {
     let t = Item::of_bytes(&target);
     let old_image = Item::of_bytes(&image);
     let old_binary = Item::of_bytes(&binary);
-    let frame = prefix_frame(&new_image, &image, 23);
+    let frame = codec::zstd::compress_with_prefix(&new_image, &image, 3, 23).unwrap();
     let patch = codec::bsdiff::diff(&binary, &new_binary).unwrap();
     let assets: Vec<u8> = [frame.clone(), patch.clone()].concat();
 

@@ -113,6 +113,41 @@ pub fn compress_bytes(params: ZstdParams, data: &[u8]) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// One zstd frame of `data` at `level` with `basis` as raw prefix ("patch-from"; an empty
+/// basis for none): content size recorded, no checksum, long-distance matching, and a window
+/// just large enough to reach back over the basis, at most 2^`max_window_log`.
+pub fn compress_with_prefix(
+    data: &[u8],
+    basis: &[u8],
+    level: i32,
+    max_window_log: u32,
+) -> io::Result<Vec<u8>> {
+    use zstd::zstd_safe::{CCtx, CParameter};
+    let zerr = |code: usize| io::Error::other(zstd::zstd_safe::get_error_name(code).to_string());
+    let reach = (basis.len() + data.len()).max(1) as u64;
+    let window_log = (64 - (reach - 1).leading_zeros()).clamp(10, max_window_log);
+    let mut cctx = CCtx::create();
+    cctx.set_parameter(CParameter::CompressionLevel(level))
+        .map_err(zerr)?;
+    cctx.set_parameter(CParameter::WindowLog(window_log))
+        .map_err(zerr)?;
+    // Long-distance matching finds the old version's long runs anywhere in a basis of
+    // megabytes, which the regular match finder's tables (sized for the level) miss at low
+    // levels; the decoder needs nothing more.
+    cctx.set_parameter(CParameter::EnableLongDistanceMatching(true))
+        .map_err(zerr)?;
+    cctx.set_parameter(CParameter::ContentSizeFlag(true))
+        .map_err(zerr)?;
+    cctx.set_parameter(CParameter::ChecksumFlag(false))
+        .map_err(zerr)?;
+    cctx.set_pledged_src_size(Some(data.len() as u64))
+        .map_err(zerr)?;
+    cctx.ref_prefix(basis).map_err(zerr)?;
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+    cctx.compress2(&mut out, data).map_err(zerr)?;
+    Ok(out)
+}
+
 /// `10507` → `"1.5.7"`.
 pub fn version_string(n: u32) -> String {
     format!("{}.{}.{}", n / 10000, n / 100 % 100, n % 100)
@@ -369,15 +404,7 @@ mod tests {
         let basis = sample(100_000);
         let mut target = basis.clone();
         target[5000..5010].copy_from_slice(b"0123456789");
-        let mut enc = zstd::stream::raw::Encoder::with_ref_prefix(19, &basis).unwrap();
-        let mut frame = vec![0u8; 200_000];
-        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
-        let mut inb = InBuffer::around(&target);
-        let mut outb = OutBuffer::around(&mut frame);
-        enc.run(&mut inb, &mut outb).unwrap();
-        enc.finish(&mut outb, true).unwrap();
-        let n = outb.pos();
-        frame.truncate(n);
+        let frame = compress_with_prefix(&target, &basis, 19, 27).unwrap();
         assert!(frame.len() < 200, "delta is {} bytes", frame.len());
         let mut back = Vec::new();
         decoder(&frame[..], Some(&basis), WINDOW_LOG_MAX_WITH_BASIS)
@@ -385,19 +412,6 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, target);
-    }
-
-    fn prefix_frame(basis: &[u8], target: &[u8]) -> Vec<u8> {
-        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
-        let mut enc = zstd::stream::raw::Encoder::with_ref_prefix(19, basis).unwrap();
-        let mut frame = vec![0u8; target.len() + 1024];
-        let mut inb = InBuffer::around(target);
-        let mut outb = OutBuffer::around(&mut frame);
-        enc.run(&mut inb, &mut outb).unwrap();
-        enc.finish(&mut outb, true).unwrap();
-        let n = outb.pos();
-        frame.truncate(n);
-        frame
     }
 
     /// zstd forgets a referenced prefix when a frame ends: every frame needs it again.
@@ -408,8 +422,8 @@ mod tests {
         one[10..20].copy_from_slice(b"0123456789");
         let mut two = basis.clone();
         two[90_000..90_004].copy_from_slice(b"abcd");
-        let mut stream = prefix_frame(&basis, &one);
-        stream.extend(prefix_frame(&basis, &two));
+        let mut stream = compress_with_prefix(&one, &basis, 19, 27).unwrap();
+        stream.extend(compress_with_prefix(&two, &basis, 19, 27).unwrap());
         let mut back = Vec::new();
         decoder(&stream[..], Some(&basis), WINDOW_LOG_MAX_WITH_BASIS)
             .unwrap()

@@ -148,7 +148,7 @@ pub fn execute(job: &Job) -> Result<RunSummary, Failure> {
     let mut options = generate::Options::new(profile, work);
     options.verify = job.verify;
     options.memory_limit = job.memory_limit;
-    let display = crate::progress::Display::new(!job.show_progress);
+    let display = crate::progress::Display::new(job.show_progress);
     let mut deltas = Vec::new();
     for (source, output) in job.sources.iter().zip(&job.outputs) {
         let run_start = Instant::now();

@@ -14,9 +14,9 @@ pub struct Display {
 }
 
 impl Display {
-    /// A bar on stderr if it is a terminal and `quiet` is off; otherwise nothing.
-    pub fn new(quiet: bool) -> Self {
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+    /// A bar on stderr if `wanted` and stderr is a terminal; otherwise nothing.
+    pub fn new(wanted: bool) -> Self {
+        let bar = (wanted && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.enable_steady_tick(Duration::from_millis(120));
             bar

@@ -46,15 +46,15 @@ pub struct ContentLimit {
 }
 
 impl ContentLimit {
-    /// The smaller of `max` and the free space of `work` (less a reserve for the delta and
-    /// the logs): a decompression bomb stops there with a clear error instead of filling the
-    /// disk.
+    /// The smaller of `max` and the free space of `work` less a reserve for the delta and the
+    /// logs (a quarter of it, at most 256 MiB): a decompression bomb stops there with a clear
+    /// error instead of filling the disk.
     pub fn for_work_dir(work: &Path, max: u64) -> ContentLimit {
-        const RESERVE: u64 = 256 << 20;
-        match delta::apply::free_space(work) {
-            Some(free) if free.saturating_sub(RESERVE) < max => ContentLimit {
-                bytes: free.saturating_sub(RESERVE),
-                reason: "the free space of the working folder less 256 MiB",
+        let usable = delta::apply::free_space(work).map(|free| free - (free / 4).min(256 << 20));
+        match usable {
+            Some(bytes) if bytes < max => ContentLimit {
+                bytes,
+                reason: "the free space of the working folder less a reserve for the delta",
             },
             _ => ContentLimit {
                 bytes: max,

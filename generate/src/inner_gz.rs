@@ -14,7 +14,7 @@ use std::io::Read;
 use codec::zlib::{self, Container, DeflateParams};
 
 use crate::content;
-use crate::reference::{Ranges, ReferenceFinder};
+use crate::reference::{gather, Ranges, ReferenceFinder};
 
 /// Levels tried: packagers use `gzip -9`; 6 is gzip's default.
 const LEVELS: [i32; 2] = [9, 6];
@@ -86,15 +86,6 @@ pub fn find(target: &[u8], source: &[u8], finder: &ReferenceFinder) -> Vec<Inner
 
 fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b, 0x08])
-}
-
-/// The bytes of `ranges` of `data`, concatenated.
-pub fn gather(data: &[u8], ranges: &Ranges) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ranges.iter().map(|r| r.1 as usize).sum());
-    for &(off, len) in ranges {
-        out.extend_from_slice(&data[off as usize..(off + len) as usize]);
-    }
-    out
 }
 
 /// The first gzip member's content, as the device's `zlib_decompression` reads it; `None`

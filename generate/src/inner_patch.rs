@@ -44,7 +44,7 @@ pub fn evaluation_memory(old_len: u64, new_len: u64) -> u64 {
 }
 
 /// Finds the changed ELF files of the target filesystem whose bsdiff patch against the old
-/// version (same path) is smaller than zstd at `level` with the old version as basis. Files
+/// version ([`crate::reference::FilePair::old`]) is smaller than zstd at `level` with the old version as basis. Files
 /// whose target ranges overlap `skip` (already planned otherwise) are left out. Candidates
 /// are evaluated in parallel, as many at once as `memory_limit` allows ([`evaluation_memory`]);
 /// one that alone needs more is left to zstd. The result does not depend on the grouping.
@@ -106,11 +106,8 @@ pub fn find(
         rest = later;
         let wave_found: Vec<InnerPatch> = wave
             .par_iter()
-            .filter_map(|(ranges, old_ranges, path)| {
-                evaluate(target, source, ranges, old_ranges, level).map(|p| InnerPatch {
-                    path: path.to_string(),
-                    ..p
-                })
+            .filter_map(|&(ref ranges, ref old_ranges, path)| {
+                evaluate(target, source, path, ranges, old_ranges, level)
             })
             .collect();
         found.extend(wave_found);
@@ -122,21 +119,22 @@ pub fn find(
 fn evaluate(
     target: &[u8],
     source: &[u8],
+    path: &str,
     ranges: &Ranges,
     old_ranges: &Ranges,
     level: i32,
 ) -> Option<InnerPatch> {
-    let bytes = crate::inner_gz::gather(target, ranges);
-    let old = crate::inner_gz::gather(source, old_ranges);
+    let bytes = crate::reference::gather(target, ranges);
+    let old = crate::reference::gather(source, old_ranges);
     if bytes == old {
         return None;
     }
     let patch = codec::bsdiff::diff(&old, &bytes).ok()?;
-    let zstd_len = crate::compress_with_basis(&bytes, &old, level.min(EVALUATION_LEVEL), 27)
+    let zstd_len = codec::zstd::compress_with_prefix(&bytes, &old, level.min(EVALUATION_LEVEL), 27)
         .map(|f| f.len())
         .unwrap_or(usize::MAX);
     (patch.len() + RECIPE_COST < zstd_len).then(|| InnerPatch {
-        path: String::new(),
+        path: path.to_string(),
         ranges: ranges.clone(),
         bytes,
         old_ranges: old_ranges.clone(),

@@ -201,10 +201,12 @@ pub enum Error {
     NotSmaller { delta: u64, target: u64 },
     #[error("the target is empty")]
     EmptyTarget,
-    #[error("cannot decompress the {side} payload {member}: {source}")]
+    #[error("cannot decompress the {side} payload {member}: {source} ({})", work.display())]
     Decompress {
         member: String,
         side: &'static str,
+        /// The working folder the content goes to.
+        work: PathBuf,
         #[source]
         source: io::Error,
     },
@@ -429,18 +431,27 @@ impl<'a> Planner<'a> {
         Ok(part)
     }
 
-    /// Records that `part` (new bytes of a stream) belongs to `path` of the current member.
-    fn note_cost(&mut self, path: Option<&str>, how: &'static str, part: &Part) {
-        if let Part::New { stream, len, .. } = *part {
-            self.costs.push(Cost {
-                member: self.member.clone(),
-                path: path.map(str::to_string),
-                how,
-                stream: Some(stream),
-                bytes: len,
-                fixed: 0,
-            });
+    /// Records that `len` bytes put into new-bytes stream `stream` belong to `path` of the
+    /// current member.
+    fn note_cost(&mut self, path: Option<&str>, how: &'static str, stream: usize, len: u64) {
+        if len == 0 {
+            return;
         }
+        self.costs.push(Cost {
+            member: self.member.clone(),
+            path: path.map(str::to_string),
+            how,
+            stream: Some(stream),
+            bytes: len,
+            fixed: 0,
+        });
+    }
+
+    /// Plain new bytes (headers, opaque payloads) of the current member, with their cost.
+    fn push_new_noted(&mut self, bytes: &[u8]) -> Result<Part, Error> {
+        let part = self.push_new(bytes)?;
+        self.note_cost(None, HOW_NEW, 0, bytes.len() as u64);
+        Ok(part)
     }
 
     /// New bytes with references into source content `source`: into the current segment, or
@@ -551,20 +562,10 @@ impl<'a> Planner<'a> {
                                 let chunk = &bytes[at as usize..(at + n) as usize];
                                 let refs = f.find(base + start + at, n);
                                 let part = self.push_referenced(chunk, source, refs)?;
-                                let how = match part {
-                                    Part::New { stream: 0, .. } => HOW_NEW,
-                                    _ => HOW_ZSTD_BASIS,
-                                };
-                                if let Part::New { stream, offset, .. } = part {
-                                    let mut o = offset;
-                                    for (path, n) in f.owners(base + start + at, n) {
-                                        let piece = Part::New {
-                                            stream,
-                                            offset: o,
-                                            len: n,
-                                        };
-                                        self.note_cost(path, how, &piece);
-                                        o += n;
+                                if let Part::New { stream, .. } = part {
+                                    let how = if stream == 0 { HOW_NEW } else { HOW_ZSTD_BASIS };
+                                    for (path, len) in f.owners(base + start + at, n) {
+                                        self.note_cost(path, how, stream, len);
                                     }
                                 }
                                 push_part(out, part);
@@ -572,11 +573,7 @@ impl<'a> Planner<'a> {
                             }
                             continue;
                         }
-                        None => {
-                            let part = self.push_new(bytes)?;
-                            self.note_cost(None, HOW_NEW, &part);
-                            part
-                        }
+                        None => self.push_new_noted(bytes)?,
                     }
                 }
             };
@@ -682,14 +679,7 @@ impl<'a> Planner<'a> {
                 items.push((old_content_item, f.old_content));
             }
             self.stats.new_bytes += len;
-            self.costs.push(Cost {
-                member: self.member.clone(),
-                path: Some(f.path.clone()),
-                how: HOW_GZIP,
-                stream: Some(stream),
-                bytes: len,
-                fixed: 0,
-            });
+            self.note_cost(Some(&f.path), HOW_GZIP, stream, len);
             pending.push((
                 content_item,
                 vec![Part::New {
@@ -750,7 +740,7 @@ impl<'a> Planner<'a> {
         Ok(match parts.as_slice() {
             [one] => *one,
             _ => {
-                let bytes = inner_gz::gather(self.source_bytes(source), ranges);
+                let bytes = reference::gather(self.source_bytes(source), ranges);
                 let item = item_of(&bytes);
                 self.builder.add_recipe(item, Recipe::Chain(parts))?;
                 item
@@ -956,6 +946,7 @@ pub fn create(
             .map_err(|e| Error::Decompress {
                 member: m.name.clone(),
                 side: "source",
+                work: options.work_dir.clone(),
                 source: e,
             })? {
                 content_maps.push(map_file(&c.path)?.expect("contents are never empty"));
@@ -1032,8 +1023,7 @@ pub fn create(
         progress.report("planning", m.header_offset, target_item.length());
         let framing = &target_map[cursor as usize..m.data_offset() as usize];
         planner.member = m.name.clone();
-        let part = planner.push_new(framing)?;
-        planner.note_cost(None, HOW_NEW, &part);
+        let part = planner.push_new_noted(framing)?;
         push_part(&mut top, part);
         cursor = m.data_offset() + m.data_len();
         if m.data_len() == 0 {
@@ -1127,8 +1117,7 @@ pub fn create(
         planner.plan_bytes(payload, 0, &index, None, &mut top)?;
     }
     let tail = &target_map[cursor as usize..];
-    let part = planner.push_new(tail)?;
-    planner.note_cost(None, HOW_NEW, &part);
+    let part = planner.push_new_noted(tail)?;
     push_part(&mut top, part);
     pending.push((target_item, top));
     lap("plan", &mut timings);
@@ -1170,7 +1159,7 @@ pub fn create(
                     }
                     None => &[],
                 };
-                let frame = compress_with_basis(
+                let frame = codec::zstd::compress_with_prefix(
                     new_bytes,
                     basis_bytes,
                     options.new_data_level,
@@ -1234,7 +1223,7 @@ pub fn create(
         let compressed: Vec<io::Result<Vec<u8>>> = work
             .par_iter()
             .map(|(k, basis)| {
-                compress_with_basis(
+                codec::zstd::compress_with_prefix(
                     &segments[*k].data,
                     basis,
                     options.new_data_level,
@@ -1436,6 +1425,7 @@ fn recreatable(
     .map_err(|e| Error::Decompress {
         member: m.name.clone(),
         side: "target",
+        work: options.work_dir.clone(),
         source: e,
     })?
     else {
@@ -1472,40 +1462,6 @@ fn paired_content<'b>(
     let chosen =
         by_name.or_else(|| contents.max_by_key(|(i, s)| (s.item.length(), usize::MAX - i)));
     chosen.map(|(i, _)| (i, region_bytes[i].1))
-}
-
-/// One zstd frame of `data` with `basis` as raw prefix (patch-from), content size recorded,
-/// window just large enough to reach back over the basis.
-pub(crate) fn compress_with_basis(
-    data: &[u8],
-    basis: &[u8],
-    level: i32,
-    max_window_log: u32,
-) -> io::Result<Vec<u8>> {
-    use zstd::zstd_safe::{CCtx, CParameter};
-    let zerr = |code: usize| io::Error::other(zstd::zstd_safe::get_error_name(code).to_string());
-    let reach = (basis.len() + data.len()).max(1) as u64;
-    let window_log = (64 - (reach - 1).leading_zeros()).clamp(10, max_window_log);
-    let mut cctx = CCtx::create();
-    cctx.set_parameter(CParameter::CompressionLevel(level))
-        .map_err(zerr)?;
-    cctx.set_parameter(CParameter::WindowLog(window_log))
-        .map_err(zerr)?;
-    // Long-distance matching finds the old version's long runs anywhere in a basis of
-    // megabytes, which the regular match finder's tables (sized for the level) miss at low
-    // levels; the decoder needs nothing more.
-    cctx.set_parameter(CParameter::EnableLongDistanceMatching(true))
-        .map_err(zerr)?;
-    cctx.set_parameter(CParameter::ContentSizeFlag(true))
-        .map_err(zerr)?;
-    cctx.set_parameter(CParameter::ChecksumFlag(false))
-        .map_err(zerr)?;
-    cctx.set_pledged_src_size(Some(data.len() as u64))
-        .map_err(zerr)?;
-    cctx.ref_prefix(basis).map_err(zerr)?;
-    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
-    cctx.compress2(&mut out, data).map_err(zerr)?;
-    Ok(out)
 }
 
 /// Applies the delta to the source into a temp file and checks the result.

@@ -12,6 +12,15 @@ use std::collections::HashMap;
 /// Byte ranges `(offset, len)` in the paired source content.
 pub type Ranges = Vec<(u64, u64)>;
 
+/// The bytes of `ranges` of `data`, concatenated.
+pub fn gather(data: &[u8], ranges: &Ranges) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ranges.iter().map(|r| r.1 as usize).sum());
+    for &(off, len) in ranges {
+        out.extend_from_slice(&data[off as usize..(off + len) as usize]);
+    }
+    out
+}
+
 /// File-level knowledge of a pair of ext images.
 struct ExtPair {
     block_size: u64,
@@ -28,7 +37,7 @@ struct ExtPair {
     target_paths: Vec<String>,
 }
 
-/// A regular file of the target filesystem and its old version.
+/// A regular file or directory of the target filesystem and its old version.
 pub struct FilePair<'a> {
     /// The file's first path in the target filesystem.
     pub path: &'a str,
@@ -36,7 +45,8 @@ pub struct FilePair<'a> {
     pub target: &'a Ranges,
     /// Size of the file.
     pub size: u64,
-    /// The old version's bytes as ranges of the source content (same path), if any.
+    /// The old version's bytes as ranges of the source content (same path, else same path
+    /// with version numbers blanked, else a unique file name), if any.
     pub old: Option<&'a Ranges>,
 }
 
@@ -67,8 +77,8 @@ impl ReferenceFinder {
         self.ext.is_some()
     }
 
-    /// The regular files of the target filesystem with their old versions (none when the
-    /// contents are not both filesystems).
+    /// The regular files and directories of the target filesystem with their old versions
+    /// (none when the contents are not both filesystems).
     pub fn files(&self) -> impl Iterator<Item = FilePair<'_>> {
         self.ext.iter().flat_map(|ext| {
             ext.target_files
