@@ -58,6 +58,20 @@ pub fn compress_stream(
     input: &mut dyn Read,
     out: &mut dyn Write,
 ) -> io::Result<u64> {
+    let mut frame = compressing_reader(params, content_size, input)?;
+    io::copy(&mut frame, out)
+}
+
+/// The frame [`compress_stream`] writes, as a reader that pulls `input` as it is read (the
+/// device applier streams a `zstd_compression` item this way instead of spilling it). The
+/// same bytes whatever the read sizes: single-threaded zstd compresses whole blocks of its own
+/// input buffer, so how the input arrives does not show in the output. Reading fails if
+/// `input` does not hold exactly `content_size` bytes.
+pub fn compressing_reader<'r, R: Read + 'r>(
+    params: ZstdParams,
+    content_size: u64,
+    input: R,
+) -> io::Result<impl Read + 'r> {
     if params.version != zstd_version_number() {
         return Err(invalid(format!(
             "zstd frame was made with zstd {} but this build has {}; the bytes cannot be reproduced",
@@ -71,39 +85,66 @@ pub fn compress_stream(
             params.level
         )));
     }
-    let mut counter = CountingWriter {
-        inner: out,
-        count: 0,
+    let announced = Announced {
+        inner: input,
+        announced: content_size,
+        left: content_size,
     };
-    let mut enc = zstd::stream::write::Encoder::new(&mut counter, params.level)?;
+    let mut enc = zstd::stream::read::Encoder::new(announced, params.level)?;
     enc.set_pledged_src_size(Some(content_size))?;
     enc.include_contentsize(true)?;
     enc.include_checksum(params.checksum)?;
     enc.include_dictid(false)?;
     enc.set_parameter(CParameter::NbWorkers(0))?;
-    // Feed at most the announced size (zstd fails on more, with a less useful error), then
-    // make sure nothing follows.
-    let copied = io::copy(&mut (&mut *input).take(content_size), &mut enc)?;
-    let mut probe = [0u8; 1];
-    let more = loop {
-        match input.read(&mut probe) {
-            Ok(n) => break n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+    Ok(enc)
+}
+
+/// Serves `inner` as long as it holds exactly the announced number of bytes, and fails
+/// otherwise (zstd would fail on more than its pledged size with a less useful error, and
+/// silently write a wrong content size on fewer).
+struct Announced<R> {
+    inner: R,
+    announced: u64,
+    left: u64,
+}
+
+impl<R: Read> Read for Announced<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
         }
-    };
-    if copied != content_size || more != 0 {
-        let got = if more != 0 {
-            format!("more than {content_size}")
-        } else {
-            copied.to_string()
-        };
-        return Err(invalid(format!(
-            "zstd input has {got} bytes, {content_size} were announced"
-        )));
+        if self.left == 0 {
+            // Make sure nothing follows.
+            let mut probe = [0u8; 1];
+            let more = loop {
+                match self.inner.read(&mut probe) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            if more != 0 {
+                return Err(invalid(format!(
+                    "zstd input has more than {} bytes, {} were announced",
+                    self.announced, self.announced
+                )));
+            }
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(invalid(format!(
+                "zstd input has {} bytes, {} were announced",
+                self.announced - self.left,
+                self.announced
+            )));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
-    enc.finish()?;
-    Ok(counter.count)
 }
 
 /// Compresses a buffer (tests, small items).
@@ -320,22 +361,6 @@ impl<R: Read> Read for PeekReader<R> {
     }
 }
 
-struct CountingWriter<'a> {
-    inner: &'a mut dyn Write,
-    count: u64,
-}
-
-impl Write for CountingWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +411,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, whole);
+        // Read in odd pieces too, as the applier does.
+        let mut frame =
+            compressing_reader(ZstdParams::profile(3), data.len() as u64, Trickle(&data, 7))
+                .unwrap();
+        let mut pulled = Vec::new();
+        let mut buf = [0u8; 4099];
+        let mut step = 1;
+        loop {
+            step = step % 4099 + 1;
+            let n = frame.read(&mut buf[..step]).unwrap();
+            if n == 0 {
+                break;
+            }
+            pulled.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(pulled, whole);
+    }
+
+    /// Payloads recompressed by earlier versions were written through zstd's push API; the
+    /// pull API used now must make the same frames (checked on data that has long matches,
+    /// literals and incompressible stretches, over several blocks and window lengths).
+    #[test]
+    fn pull_and_push_make_the_same_frame() {
+        let mut data = sample(3_000_000);
+        let mut x = 12345u64;
+        for b in data[1_000_000..1_400_000].iter_mut() {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            *b = (x >> 56) as u8;
+        }
+        data.extend_from_within(200_000..900_000);
+        for level in [1, 3, 9, 19] {
+            let params = ZstdParams::profile(level);
+            let mut pushed = Vec::new();
+            {
+                let mut enc = zstd::stream::write::Encoder::new(&mut pushed, level).unwrap();
+                enc.set_pledged_src_size(Some(data.len() as u64)).unwrap();
+                enc.include_contentsize(true).unwrap();
+                enc.include_checksum(true).unwrap();
+                enc.include_dictid(false).unwrap();
+                for piece in data.chunks(8192) {
+                    enc.write_all(piece).unwrap();
+                }
+                enc.finish().unwrap();
+            }
+            assert_eq!(
+                compress_bytes(params, &data).unwrap(),
+                pushed,
+                "level {level}"
+            );
+        }
     }
 
     #[test]

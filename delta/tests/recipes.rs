@@ -457,6 +457,8 @@ fn zstd_compression_is_an_extension_of_the_extended_profile() {
     assert!(archive.uses_zstd_compression());
     let report = check(&source, &b, &target);
     assert_eq!(report.recipes_run[6], 1);
+    // The frame is streamed into the chain, not spilled to a temp file first.
+    assert_eq!(report.spilled_items, 0);
 
     // A frame recorded with another zstd version cannot be reproduced: a clear error.
     let mut other = params;
@@ -592,7 +594,8 @@ fn a_target_that_comes_out_wrong_is_not_written() {
 
 #[test]
 fn spilled_items_are_verified() {
-    // A slice of an inflated stream whose declared item is a lie: caught when spilled.
+    // A slice of an inflated stream whose declared item is a lie: the target comes out wrong,
+    // and the spilled intermediate is named as the cause.
     let content = text(21, 10_000);
     let packed = deflate_bytes(
         DeflateParams {

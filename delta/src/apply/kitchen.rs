@@ -3,8 +3,8 @@
 //! Pantry entries, zeros, slices and chains of random-access items are random-access and read in
 //! place. Decompressions, compressions and patches are streams. Where a stream has to be read
 //! out of order (a slice of it, the old file of a patch, a patch itself, a zstd basis), it is
-//! spilled once to a temp file, hashed on the way and checked against its item, and from then on
-//! read in place. Memory-hungry decoders reserve their share of the budget first.
+//! spilled once to a temp file (its length checked; its hash only if the target comes out wrong)
+//! and from then on read in place. Memory-hungry coders reserve their share of the budget first.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -21,7 +21,7 @@ use super::streams::{DeflateReader, ExactLen, PrefixDecoder};
 use super::temp::TempFiles;
 use super::ApplyError;
 use crate::io::{ChainAt, FileAt, RangeAt, SeqReader, SharedAt, ZerosAt, IO_CHUNK};
-use crate::item::{Item, ItemHasher};
+use crate::item::Item;
 use crate::recipe::{Recipe, RecipeType};
 use crate::zstd_frame;
 
@@ -51,6 +51,8 @@ pub struct Kitchen<'a> {
     /// Items opened for random access (by a slice, bspatch or zstd basis), kept for reuse:
     /// spilled items must not be spilled twice, and shared wholes are opened once.
     random_cache: RefCell<HashMap<Item, SharedAt>>,
+    /// Spilled items in the order they were made, for [`Kitchen::first_wrong_spill`].
+    spills: RefCell<Vec<(Item, SharedAt)>>,
     temp: &'a TempFiles,
     budget: Rc<Budget>,
     stats: RefCell<Stats>,
@@ -148,7 +150,7 @@ fn is_capable(plan: &Plan, capable: &[bool], item: &Item) -> bool {
 }
 
 /// The items an apply will spill to temp files: sequential items that must be read at random
-/// (wholes of slices, bspatch inputs, zstd bases) and every `zstd_compression` output.
+/// (wholes of slices, bspatch inputs, zstd bases).
 pub fn spilled_items(plan: &Plan) -> Vec<Item> {
     let capable = random_capability(plan);
     let mut needs_random: Vec<Item> = Vec::new();
@@ -162,7 +164,6 @@ pub fn spilled_items(plan: &Plan) -> Vec<Item> {
             Step::Recipe(Recipe::ZstdDecompression {
                 basis: Some(basis), ..
             }) => needs_random.push(*basis),
-            Step::Recipe(Recipe::ZstdCompression { .. }) => needs_random.push(item),
             _ => {}
         }
     }
@@ -188,6 +189,7 @@ impl<'a> Kitchen<'a> {
             pantry,
             random_capable,
             random_cache: RefCell::new(HashMap::new()),
+            spills: RefCell::new(Vec::new()),
             temp,
             budget,
             stats: RefCell::new(Stats::default()),
@@ -369,9 +371,28 @@ impl<'a> Kitchen<'a> {
             Recipe::ZstdDecompression { compressed, basis } => {
                 label(self.zstd_decompression(item, recipe, compressed, basis.as_ref())?)
             }
-            Recipe::ZstdCompression { .. } => {
-                // codec compresses zstd into a writer only; the frame goes to a spill file.
-                return Ok(Box::new(SeqReader::new(self.random(item)?)));
+            Recipe::ZstdCompression {
+                params,
+                uncompressed,
+            } => {
+                let memory = self.budget.reserve(
+                    zstd_compression_memory(params.level, uncompressed.length()),
+                    &format!("zstd_compression level {} making {item}", params.level),
+                )?;
+                let input = ExactLen::new(self.stream(uncompressed)?, uncompressed.length());
+                let frame = codec::zstd::compressing_reader(*params, uncompressed.length(), input)
+                    .map_err(|e| ApplyError::Produce {
+                        item: *item,
+                        recipe: Some(RecipeType::ZstdCompression),
+                        source: e,
+                    })?;
+                self.count(recipe);
+                // A compressor's output beyond the item's length is dropped, as ADU's applier
+                // serves only `result.length` bytes of it.
+                label(Box::new(WithReservation {
+                    inner: ExactLen::new(frame, len),
+                    _memory: memory,
+                }))
             }
             Recipe::AllZeros | Recipe::Slice { .. } => {
                 return Err(ApplyError::Internal(format!(
@@ -471,72 +492,54 @@ impl<'a> Kitchen<'a> {
         Ok(Box::new(ExactLen::new(decoder, item.length())))
     }
 
-    /// Writes `item` to a spill file, checks its hash, and returns it as a random-access source.
+    /// Writes `item` to a spill file and returns it as a random-access source. The spill is
+    /// not hashed: the target's hash check at the end covers every intermediate, and only when
+    /// it fails are the spills checked ([`Kitchen::first_wrong_spill`]) to name the culprit.
     fn spill(&self, item: &Item) -> Result<SharedAt, ApplyError> {
         let spill = self.temp.spill().map_err(|source| ApplyError::TempFile {
             dir: self.temp.dir().display().to_string(),
             source,
         })?;
-        let mut hasher = ItemHasher::new();
-        let mut file = &spill.file;
-        let step = self.step(item)?;
         let write_err = |source| ApplyError::TempFile {
             dir: self.temp.dir().display().to_string(),
             source,
         };
-        match step {
-            Step::Recipe(
-                recipe @ Recipe::ZstdCompression {
-                    params,
-                    uncompressed,
-                },
-            ) => {
-                let memory = self.budget.reserve(
-                    zstd_compression_memory(params.level, uncompressed.length()),
-                    &format!("zstd_compression level {} making {item}", params.level),
-                )?;
-                let mut input = ExactLen::new(self.stream(uncompressed)?, uncompressed.length());
-                self.count(recipe);
-                let mut sink = HashingWriter {
-                    inner: &mut file,
-                    hasher: &mut hasher,
-                    limit: item.length(),
-                };
-                codec::zstd::compress_stream(*params, uncompressed.length(), &mut input, &mut sink)
-                    .map_err(|e| from_io(e, *item, Some(RecipeType::ZstdCompression)))?;
-                drop(memory);
-            }
-            _ => {
-                let mut input = ExactLen::new(self.stream(item)?, item.length());
-                let mut buf = vec![0u8; IO_CHUNK];
-                loop {
-                    let n = match input.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(from_io(e, *item, None)),
-                    };
-                    hasher.update(&buf[..n]);
-                    file.write_all(&buf[..n]).map_err(write_err)?;
-                }
-            }
+        let mut input = ExactLen::new(self.stream(item)?, item.length());
+        let mut buf = vec![0u8; IO_CHUNK];
+        let mut file = &spill.file;
+        let mut written = 0u64;
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(from_io(e, *item, None)),
+            };
+            file.write_all(&buf[..n]).map_err(write_err)?;
+            written += n as u64;
         }
-        let actual = hasher.finish();
         {
             let mut stats = self.stats.borrow_mut();
-            stats.spilled_bytes += actual.length();
+            stats.spilled_bytes += written;
             stats.spilled_items += 1;
-        }
-        if actual != *item {
-            return Err(ApplyError::ItemMismatch {
-                expected: *item,
-                actual,
-            });
         }
         let file = spill.file.try_clone().map_err(write_err)?;
         let at = FileAt::from_file(file).map_err(write_err)?;
         // Keep the SpillFile alive as long as the source (it removes the file on non-Unix).
-        Ok(Rc::new(SpillSource { at, _spill: spill }))
+        let source: SharedAt = Rc::new(SpillSource { at, _spill: spill });
+        self.spills.borrow_mut().push((*item, Rc::clone(&source)));
+        Ok(source)
+    }
+
+    /// After a wrong result: the first spilled intermediate (in the order they were made) whose
+    /// content is not its item, with what it holds instead. Hashing every spill on the way would
+    /// cost a pass over each (the decompressed source image is the largest); the final hash
+    /// check finds every error, and this names where it came from.
+    pub fn first_wrong_spill(&self) -> Option<(Item, Item)> {
+        self.spills.borrow().iter().find_map(|(item, at)| {
+            let actual = crate::reader::hash_range(&**at, 0, at.size()).ok()?;
+            (actual != *item).then_some((*item, actual))
+        })
     }
 }
 
@@ -564,27 +567,6 @@ struct WithReservation<R> {
 impl<R: Read> Read for WithReservation<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf)
-    }
-}
-
-/// Writes through, hashing what is kept; bytes beyond `limit` are dropped (like ADU's applier,
-/// which serves only `result.length` bytes of a compressor's output).
-struct HashingWriter<'w, W: Write> {
-    inner: &'w mut W,
-    hasher: &'w mut ItemHasher,
-    limit: u64,
-}
-
-impl<W: Write> Write for HashingWriter<'_, W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = self.limit.saturating_sub(self.hasher.length());
-        let keep = data.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-        self.inner.write_all(&data[..keep])?;
-        self.hasher.update(&data[..keep]);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 

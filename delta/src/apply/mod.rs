@@ -160,7 +160,9 @@ pub enum ApplyError {
         #[source]
         source: io::Error,
     },
-    #[error("an intermediate item came out wrong: expected {expected}, made {actual}")]
+    #[error(
+        "an intermediate item came out wrong (expected {expected}, made {actual}), so the target did not match; nothing was written"
+    )]
     ItemMismatch { expected: Item, actual: Item },
     #[error(
         "the rebuilt target is {actual}, but the delta's target is {expected}; nothing was written"
@@ -384,6 +386,9 @@ pub fn apply(
     let mut pending = temp::PendingOutput::create(output).map_err(output_err)?;
     let made = write_target(&kitchen, &archive.target, &mut pending.file, output)?;
     if made != archive.target {
+        if let Some((expected, actual)) = kitchen.first_wrong_spill() {
+            return Err(ApplyError::ItemMismatch { expected, actual });
+        }
         return Err(ApplyError::TargetMismatch {
             expected: archive.target,
             actual: made,
