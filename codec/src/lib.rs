@@ -3,6 +3,8 @@
 //!
 //! - [`zlib`]: deflate with ADU's reproducible parameters (memLevel 9, fixed gzip header) and
 //!   inflate of raw/zlib/gzip streams;
+//! - [`gnu_gzip`]: deflate exactly as GNU gzip (levels 4 to 9) makes it, for files zlib cannot
+//!   re-create;
 //! - [`zstd`]: single-threaded zstd frames whose bytes are fixed by recorded parameters, and
 //!   decoding with a raw-prefix basis;
 //! - [`bsdiff`]: BSDIFF40 patches (bzip2 blocks): a bounded streaming decoder and a
@@ -12,6 +14,7 @@
 //! everything that influences the output is an explicit parameter here.
 
 pub mod bsdiff;
+pub mod gnu_gzip;
 pub mod zlib;
 pub mod zstd;
 
