@@ -28,7 +28,7 @@ const WINDOW_SIZE: usize = 2 * WSIZE;
 const HASH_BITS: u32 = 15;
 const HASH_SIZE: usize = 1 << HASH_BITS;
 const HASH_MASK: usize = HASH_SIZE - 1;
-const H_SHIFT: u32 = (HASH_BITS + MIN_MATCH as u32 - 1) / MIN_MATCH as u32;
+const H_SHIFT: u32 = HASH_BITS.div_ceil(MIN_MATCH as u32);
 const MIN_MATCH: usize = 3;
 const MAX_MATCH: usize = 258;
 const MIN_LOOKAHEAD: usize = MAX_MATCH + MIN_MATCH + 1;
@@ -492,8 +492,8 @@ impl Deflate {
         if self.level > 2 && (self.last_lit & 0xfff) == 0 {
             let mut out_length = self.last_lit as u64 * 8;
             let in_length = (self.strstart as isize - self.block_start) as u64;
-            for dcode in 0..D_CODES {
-                out_length += u64::from(self.dtree.freq[dcode]) * (5 + EXTRA_DBITS[dcode] as u64);
+            for (freq, extra) in self.dtree.freq.iter().zip(EXTRA_DBITS) {
+                out_length += u64::from(*freq) * (5 + u64::from(extra));
             }
             out_length >>= 3;
             if self.last_dist < self.last_lit / 2 && out_length < in_length / 2 {
@@ -559,10 +559,7 @@ impl Deflate {
             }
         }
         if self.prev_length >= MIN_MATCH && self.match_length <= self.prev_length {
-            let flush = self.tally(
-                self.strstart - 1 - prev_match,
-                self.prev_length - MIN_MATCH,
-            );
+            let flush = self.tally(self.strstart - 1 - prev_match, self.prev_length - MIN_MATCH);
             self.lookahead -= self.prev_length - 1;
             self.prev_length -= 2;
             loop {
@@ -967,7 +964,9 @@ impl Deflate {
             Some(start) if stored_len as u64 + 4 <= opt_lenb => {
                 self.bits.send_bits(eof_bit, 3); // stored block
                 self.bits.windup();
-                self.bits.out.extend_from_slice(&(stored_len as u16).to_le_bytes());
+                self.bits
+                    .out
+                    .extend_from_slice(&(stored_len as u16).to_le_bytes());
                 self.bits
                     .out
                     .extend_from_slice(&(!(stored_len as u16)).to_le_bytes());
@@ -1113,7 +1112,9 @@ mod tests {
         let mut x = seed;
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             match (x >> 60) as u8 {
                 0 => out.extend(std::iter::repeat_n(0u8, (x >> 40) as usize % 5000)),
                 1 => out.extend((0..(x >> 44) as usize % 3000).map(|i| (x >> (i % 56)) as u8)),

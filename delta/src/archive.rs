@@ -5,7 +5,7 @@
 //! hash and stream them while memory stays bounded whatever the delta's size.
 
 use crate::item::Item;
-use crate::recipe::{Recipe, RecipeType};
+use crate::recipe::Recipe;
 
 /// The magic at offset 0.
 pub const MAGIC: &[u8; 4] = b"PAMZ";
@@ -73,12 +73,12 @@ impl Archive {
         out
     }
 
-    /// Whether any recipe, here or nested, uses the diffgen-only `zstd_compression` type.
-    pub fn uses_zstd_compression(&self) -> bool {
-        self.walk().iter().any(|a| {
-            a.recipes()
-                .any(|(_, r)| r.recipe_type() == RecipeType::ZstdCompression)
-        })
+    /// Whether any recipe, here or nested, uses a diffgen extension (`zstd_compression`,
+    /// `gnu_gzip_compression`), so that only diffgen's applier can apply the delta.
+    pub fn needs_diffgen_applier(&self) -> bool {
+        self.walk()
+            .iter()
+            .any(|a| a.recipes().any(|(_, r)| r.recipe_type().is_extension()))
     }
 
     /// The uncompressed remainder: the result of a `zlib_decompression` (raw) of the compressed

@@ -151,7 +151,7 @@ fn describe(archive: &Archive) -> Inspection {
         recipe_sets: archive.recipe_sets.len() as u64,
         recipes: graph.len() as u64,
         by_type,
-        needs_diffgen_applier: archive.uses_zstd_compression(),
+        needs_diffgen_applier: archive.needs_diffgen_applier(),
         apply_needs: None,
         unresolvable: None,
         inline_assets: archive.inline_assets.map(|b| (&b.item).into()),
@@ -207,10 +207,23 @@ fn render_into(out: &mut String, i: &Inspection, graph: bool, indent: &str) {
     );
     let _ = writeln!(out, "{indent}target:    {}", full(&i.target));
     let _ = writeln!(out, "{indent}source:    {}", full(&i.source));
+    let extensions: Vec<&str> = i
+        .by_type
+        .iter()
+        .filter(|t| t.recipes > 0)
+        .filter_map(|t| RecipeType::from_id(t.id))
+        .filter(|t| t.is_extension())
+        .map(|t| t.name())
+        .collect();
     let applier = if i.needs_diffgen_applier {
-        "diffgen applier only (uses zstd_compression)"
+        let what = if extensions.is_empty() {
+            "an extension in a nested archive".to_string()
+        } else {
+            extensions.join(", ")
+        };
+        format!("diffgen applier only (uses {what})")
     } else {
-        "ADU 3.0 applier or diffgen applier"
+        "ADU 3.0 applier or diffgen applier".to_string()
     };
     let _ = writeln!(out, "{indent}applies with: {applier}");
     let _ = writeln!(

@@ -1,5 +1,5 @@
-//! The eight recipe types, their number and item ingredients, and the rules every recipe must
-//! satisfy before it can be written or applied.
+//! The recipe types (ADU's eight and diffgen's `gnu_gzip_compression`), their number and item
+//! ingredients, and the rules every recipe must satisfy before it can be written or applied.
 //!
 //! On disk a recipe is (type id, numbers, items). Here it is a typed [`Recipe`], so a recipe that
 //! parses is well-formed: the ingredient counts and number values were checked on the way in
@@ -26,11 +26,18 @@ pub enum RecipeType {
     /// diffgen's extension: ADU's applier rejects it (error 31702).
     ZstdCompression = 6,
     ZstdDecompression = 7,
+    /// diffgen's extension: a gzip member as GNU gzip writes it. ADU's reader does not know the
+    /// id (it fails to load the delta).
+    GnuGzipCompression = 8,
 }
 
 impl RecipeType {
-    /// All types in id order (the name table the writer emits).
-    pub const ALL: [RecipeType; 8] = [
+    /// Number of recipe types.
+    pub const COUNT: usize = 9;
+
+    /// All types in id order (the name table the writer emits when a delta uses id 8; ADU's
+    /// eight otherwise).
+    pub const ALL: [RecipeType; RecipeType::COUNT] = [
         RecipeType::AllZeros,
         RecipeType::Chain,
         RecipeType::Slice,
@@ -39,7 +46,16 @@ impl RecipeType {
         RecipeType::ZlibDecompression,
         RecipeType::ZstdCompression,
         RecipeType::ZstdDecompression,
+        RecipeType::GnuGzipCompression,
     ];
+
+    /// Whether ADU's stock applier lacks this type (the delta needs diffgen's applier).
+    pub fn is_extension(self) -> bool {
+        matches!(
+            self,
+            RecipeType::ZstdCompression | RecipeType::GnuGzipCompression
+        )
+    }
 
     pub fn id(self) -> u32 {
         self as u32
@@ -60,6 +76,7 @@ impl RecipeType {
             RecipeType::ZlibDecompression => "zlib_decompression",
             RecipeType::ZstdCompression => "zstd_compression",
             RecipeType::ZstdDecompression => "zstd_decompression",
+            RecipeType::GnuGzipCompression => "gnu_gzip_compression",
         }
     }
 }
@@ -107,12 +124,15 @@ pub enum Recipe {
         compressed: Item,
         basis: Option<Item>,
     },
+    /// diffgen's extension: `uncompressed` as one gzip member exactly as `gzip -n -<level>`
+    /// (GNU gzip) writes it, which zlib cannot re-create. Numbers: `[level]`, 4..=9.
+    GnuGzipCompression { level: u32, uncompressed: Item },
 }
 
 /// Why a raw recipe is not acceptable. The reader adds the byte offset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecipeError {
-    #[error("unknown recipe type id {0} (known ids are 0..=7)")]
+    #[error("unknown recipe type id {0} (known ids are 0..=8)")]
     UnknownType(u32),
     #[error("{recipe} needs {expected} number ingredient(s), found {found}")]
     NumberCount {
@@ -160,6 +180,7 @@ impl Recipe {
             Recipe::ZlibDecompression { .. } => RecipeType::ZlibDecompression,
             Recipe::ZstdCompression { .. } => RecipeType::ZstdCompression,
             Recipe::ZstdDecompression { .. } => RecipeType::ZstdDecompression,
+            Recipe::GnuGzipCompression { .. } => RecipeType::GnuGzipCompression,
         }
     }
 
@@ -187,6 +208,7 @@ impl Recipe {
                 u64::from(params.checksum),
                 u64::from(params.version),
             ],
+            Recipe::GnuGzipCompression { level, .. } => vec![u64::from(*level)],
         }
     }
 
@@ -198,7 +220,8 @@ impl Recipe {
             Recipe::Slice { whole, .. } => vec![*whole],
             Recipe::BspatchDecompression { patch, old } => vec![*patch, *old],
             Recipe::ZlibCompression { uncompressed, .. }
-            | Recipe::ZstdCompression { uncompressed, .. } => vec![*uncompressed],
+            | Recipe::ZstdCompression { uncompressed, .. }
+            | Recipe::GnuGzipCompression { uncompressed, .. } => vec![*uncompressed],
             Recipe::ZlibDecompression { compressed, .. } => vec![*compressed],
             Recipe::ZstdDecompression { compressed, basis } => {
                 let mut v = vec![*compressed];
@@ -219,7 +242,8 @@ impl Recipe {
                 f(old);
             }
             Recipe::ZlibCompression { uncompressed, .. }
-            | Recipe::ZstdCompression { uncompressed, .. } => f(uncompressed),
+            | Recipe::ZstdCompression { uncompressed, .. }
+            | Recipe::GnuGzipCompression { uncompressed, .. } => f(uncompressed),
             Recipe::ZlibDecompression { compressed, .. } => f(compressed),
             Recipe::ZstdDecompression { compressed, basis } => {
                 f(compressed);
@@ -366,6 +390,23 @@ impl Recipe {
                     basis: items.get(1).copied(),
                 }
             }
+            RecipeType::GnuGzipCompression => {
+                need_numbers(1, "exactly 1 (level)")?;
+                need_items(items.len() == 1, "exactly 1 (uncompressed)")?;
+                let level = u32::try_from(numbers[0])
+                    .ok()
+                    .filter(|&l| codec::gnu_gzip::supports_level(l))
+                    .ok_or(RecipeError::BadNumber {
+                        recipe: t,
+                        name: "level",
+                        value: numbers[0],
+                        why: "must be 4..=9 (GNU gzip's lazy-matching levels)",
+                    })?;
+                Recipe::GnuGzipCompression {
+                    level,
+                    uncompressed: items[0],
+                }
+            }
         })
     }
 
@@ -472,6 +513,10 @@ mod tests {
                 compressed: item(7),
                 basis: None,
             },
+            Recipe::GnuGzipCompression {
+                level: 9,
+                uncompressed: item(9),
+            },
         ];
         for r in recipes {
             let back = Recipe::from_raw(r.recipe_type().id(), &r.numbers(), &r.items());
@@ -483,9 +528,15 @@ mod tests {
     fn counts_and_numbers_are_checked() {
         let i = item(1);
         assert_eq!(
-            Recipe::from_raw(8, &[], &[]),
-            Err(RecipeError::UnknownType(8))
+            Recipe::from_raw(9, &[], &[]),
+            Err(RecipeError::UnknownType(9))
         );
+        for level in [0, 3, 10, 1 << 32] {
+            assert!(matches!(
+                Recipe::from_raw(8, &[level], &[i]),
+                Err(RecipeError::BadNumber { name: "level", .. })
+            ));
+        }
         assert!(matches!(
             Recipe::from_raw(2, &[], &[i]),
             Err(RecipeError::NumberCount { .. })

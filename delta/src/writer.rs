@@ -42,8 +42,8 @@ pub enum WriteError {
         #[source]
         source: RecipeError,
     },
-    #[error("recipe for {result}: zstd_compression (id 6) is a diffgen extension that ADU's applier rejects (error 31702); the gzip profile cannot use it")]
-    ProfileForbids { result: Item },
+    #[error("recipe for {result}: {recipe} is a diffgen extension that ADU's applier rejects; the gzip profile cannot use it")]
+    ProfileForbids { result: Item, recipe: RecipeType },
     #[error(
         "recipe for {result}: zlib level 0 (stored blocks) is not reproducible; use 1..=9 or -1"
     )]
@@ -129,8 +129,11 @@ impl DeltaBuilder {
             .check_against(&result)
             .map_err(|source| WriteError::Recipe { result, source })?;
         match &recipe {
-            Recipe::ZstdCompression { .. } if self.profile == Profile::Gzip => {
-                return Err(WriteError::ProfileForbids { result })
+            r if r.recipe_type().is_extension() && self.profile == Profile::Gzip => {
+                return Err(WriteError::ProfileForbids {
+                    result,
+                    recipe: r.recipe_type(),
+                })
             }
             Recipe::ZlibCompression { level: 0, .. } => {
                 return Err(WriteError::ZlibLevelZero { result })
@@ -240,9 +243,19 @@ impl DeltaBuilder {
         w.put(&VERSION.to_be_bytes()).map_err(io_err)?;
         w.item(&self.target).map_err(io_err)?;
         w.item(&self.source).map_err(io_err)?;
-        w.put(&(RecipeType::ALL.len() as u32).to_be_bytes())
-            .map_err(io_err)?;
-        for t in RecipeType::ALL {
+        // ADU's eight names, and diffgen's ninth only when a recipe uses it (the reader ignores
+        // the table; the stock one then fails on the id, as it should).
+        let uses_ninth = self.recipes.iter().any(|(_, rs)| {
+            rs.iter()
+                .any(|r| r.0.recipe_type() == RecipeType::GnuGzipCompression)
+        });
+        let names = if uses_ninth {
+            &RecipeType::ALL[..]
+        } else {
+            &RecipeType::ALL[..8]
+        };
+        w.put(&(names.len() as u32).to_be_bytes()).map_err(io_err)?;
+        for &t in names {
             w.put(&(t.name().len() as u64).to_be_bytes())
                 .map_err(io_err)?;
             w.put(t.name().as_bytes()).map_err(io_err)?;

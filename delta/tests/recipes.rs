@@ -454,7 +454,7 @@ fn zstd_compression_is_an_extension_of_the_extended_profile() {
         .unwrap();
     let bytes = b.to_bytes().unwrap();
     let archive = read_archive(&bytes, &ReadLimits::default()).unwrap();
-    assert!(archive.uses_zstd_compression());
+    assert!(archive.needs_diffgen_applier());
     let report = check(&source, &b, &target);
     assert_eq!(report.recipes_run[6], 1);
     // The frame is streamed into the chain, not spilled to a temp file first.
@@ -478,6 +478,80 @@ fn zstd_compression_is_an_extension_of_the_extended_profile() {
         .unwrap();
     let err = apply_bytes(&source, &b.to_bytes().unwrap(), &ApplyOptions::default()).unwrap_err();
     assert!(err.to_string().contains("zstd"), "{err}");
+}
+
+/// A gzip member as GNU gzip writes it (which zlib does not re-create) is made on the device
+/// from its text: a diffgen extension, refused in the gzip profile.
+#[test]
+fn gnu_gzip_compression_is_an_extension_of_the_extended_profile() {
+    // Made-up words (literals) between long known ones (matches): fewer than half of the
+    // symbols are matches and the text compresses well, where GNU gzip ends blocks early and
+    // zlib does not.
+    let words = [
+        "configuration",
+        "description",
+        "repository",
+        "architecture",
+        "dependencies",
+        "installation",
+        "maintainer",
+        "preferences",
+        "authentication",
+        "compression",
+    ];
+    let letters = noise(24, 600_000);
+    let mut content = Vec::new();
+    let mut i = 0;
+    while content.len() < 200_000 {
+        let r = usize::from(letters[i]);
+        i += 1;
+        for _ in 0..5 + r % 5 {
+            content.push(b'a' + letters[i] % 26);
+            i += 1;
+        }
+        content.push(b' ');
+        content.extend_from_slice(words[r % words.len()].as_bytes());
+        content.push(if r % 7 == 0 { b'\n' } else { b' ' });
+    }
+    let source: Vec<u8> = [noise(25, 64), content.clone()].concat();
+    let member = codec::gnu_gzip::gzip_bytes(9, &content).unwrap();
+    assert!(
+        member
+            != deflate_bytes(
+                DeflateParams {
+                    container: Container::Gzip,
+                    level: 9
+                },
+                &content
+            )
+            .unwrap(),
+        "this text must be one that zlib compresses differently"
+    );
+    let target: Vec<u8> = [b"tar-ish header".to_vec(), member.clone()].concat();
+    let recipe = Recipe::GnuGzipCompression {
+        level: 9,
+        uncompressed: item(&content),
+    };
+    let mut gzip = DeltaBuilder::new(item(&target), item(&source), Profile::Gzip);
+    assert!(matches!(
+        gzip.add_recipe(item(&member), recipe.clone()),
+        Err(WriteError::ProfileForbids { .. })
+    ));
+
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Extended);
+    slice(&mut b, &source, 64, content.len());
+    b.add_recipe(item(&member), recipe).unwrap();
+    let header = b.set_remainder(&mut &b"tar-ish header"[..]).unwrap();
+    b.add_recipe(item(&target), Recipe::Chain(vec![header, item(&member)]))
+        .unwrap();
+    let bytes = b.to_bytes().unwrap();
+    let archive = read_archive(&bytes, &ReadLimits::default()).unwrap();
+    assert!(archive.needs_diffgen_applier());
+    let shown = delta::inspect::render_text(&delta::inspect::inspect(&archive), false);
+    assert!(shown.contains("uses gnu_gzip_compression"), "{shown}");
+    let report = check(&source, &b, &target);
+    assert_eq!(report.recipes_run[8], 1);
+    assert_eq!(report.spilled_items, 0);
 }
 
 #[test]

@@ -73,6 +73,8 @@ pub struct Summary {
     pub inner_gzip_files: usize,
     /// Their compressed size in all.
     pub inner_gzip_bytes: u64,
+    /// Of those, the files re-created with GNU gzip's deflate (`gnu_gzip_compression`).
+    pub inner_gzip_gnu_files: usize,
     /// Changed files inside filesystems rebuilt with a bsdiff patch, and the patches' size.
     pub patched_files: usize,
     pub patch_bytes: u64,
@@ -219,6 +221,7 @@ fn summarize(
         recipes: outcome.stats.recipes,
         inner_gzip_files: outcome.stats.inner_gz_files,
         inner_gzip_bytes: outcome.stats.inner_gz_bytes,
+        inner_gzip_gnu_files: outcome.stats.inner_gz_gnu_files,
         patched_files: outcome.stats.patched_files,
         patch_bytes: outcome.stats.patch_bytes,
         patch_saved_bytes: outcome.stats.patch_saved_bytes,
@@ -307,8 +310,8 @@ pub fn text(s: &Summary) -> String {
     ));
     if s.inner_gzip_files > 0 {
         t.push_str(&format!(
-            "  gzip files inside filesystems rebuilt on the device from their diffed text: {} ({} bytes)\n",
-            s.inner_gzip_files, s.inner_gzip_bytes
+            "  gzip files inside filesystems rebuilt on the device from their diffed text: {} ({} bytes; {} of them with GNU gzip's deflate)\n",
+            s.inner_gzip_files, s.inner_gzip_bytes, s.inner_gzip_gnu_files
         ));
     }
     if s.patched_files > 0 {

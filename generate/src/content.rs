@@ -193,6 +193,20 @@ pub fn reproduce_gzip(content: &[u8], payload: &[u8], levels: &[i32]) -> Option<
     })
 }
 
+/// The GNU gzip level among `levels` whose `gzip -n` output for `content` is exactly `payload`.
+pub fn reproduce_gnu_gzip(content: &[u8], payload: &[u8], levels: &[u32]) -> Option<u32> {
+    levels.iter().copied().find(|&level| {
+        let mut cmp = Comparer {
+            expected: payload,
+            pos: 0,
+        };
+        let Ok(mut gzip) = codec::gnu_gzip::GzipWriter::new(level, &mut cmp) else {
+            return false;
+        };
+        gzip.write_all(content).is_ok() && gzip.finish().is_ok() && cmp.pos == payload.len()
+    })
+}
+
 fn reproduce_zstd(content: &[u8], payload: &[u8]) -> Option<Recreate> {
     for checksum in [true, false] {
         for &level in &ZSTD_LEVELS {

@@ -7,7 +7,9 @@
 //! their uncompressed content — and that content is a small diff against the old version's
 //! content, which the device gets with `zlib_decompression` of the old file. On a Debian
 //! point release this turns about half a megabyte of diffs of deflate streams into a few
-//! kilobytes.
+//! kilobytes. Larger man pages and changelogs are what GNU gzip writes and zlib does not (see
+//! [`codec::gnu_gzip`]); where the device has diffgen's applier (zstd profile) they are
+//! re-created with the `gnu_gzip_compression` extension.
 
 use std::io::Read;
 
@@ -18,10 +20,21 @@ use crate::reference::{gather, Ranges, ReferenceFinder};
 
 /// Levels tried: packagers use `gzip -9`; 6 is gzip's default.
 const LEVELS: [i32; 2] = [9, 6];
+/// GNU gzip levels tried, in the same order.
+const GNU_LEVELS: [u32; 2] = [9, 6];
 /// Largest uncompressed content considered (it is held in memory while planning).
 pub const MAX_CONTENT: u64 = 64 << 20;
 /// Smaller files are cheaper as they are.
 const MIN_FILE: u64 = 64;
+
+/// How the device re-creates a gzip file from its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recreate {
+    /// `zlib_compression` (any applier).
+    Zlib(DeflateParams),
+    /// `gnu_gzip_compression` at this level (diffgen's applier).
+    GnuGzip(u32),
+}
 
 /// A changed gzip file of the target filesystem that the device can re-create.
 pub struct InnerGz {
@@ -32,7 +45,7 @@ pub struct InnerGz {
     /// The file's bytes.
     pub bytes: Vec<u8>,
     /// How the device re-creates the file from `content`.
-    pub params: DeflateParams,
+    pub recreate: Recreate,
     pub content: Vec<u8>,
     /// The old version's compressed bytes as ranges of the source content.
     pub old_ranges: Ranges,
@@ -41,9 +54,14 @@ pub struct InnerGz {
 }
 
 /// Finds the gzip files of the target filesystem that changed from an old gzip version at
-/// the same path and that zlib re-creates byte for byte. `target` and `source` are the
-/// contents `finder` was made for.
-pub fn find(target: &[u8], source: &[u8], finder: &ReferenceFinder) -> Vec<InnerGz> {
+/// the same path and that zlib (or, with `gnu_gzip`, GNU gzip's deflate) re-creates byte for
+/// byte. `target` and `source` are the contents `finder` was made for.
+pub fn find(
+    target: &[u8],
+    source: &[u8],
+    finder: &ReferenceFinder,
+    gnu_gzip: bool,
+) -> Vec<InnerGz> {
     let mut found = Vec::new();
     for file in finder.files() {
         // The whole file must be in its ranges (no holes).
@@ -68,14 +86,21 @@ pub fn find(target: &[u8], source: &[u8], finder: &ReferenceFinder) -> Vec<Inner
         let (Some(content), Some(old_content)) = (gunzip(new_bytes), gunzip(&old_bytes)) else {
             continue;
         };
-        let Some(params) = content::reproduce_gzip(&content, new_bytes, &LEVELS) else {
-            continue;
+        let recreate = match content::reproduce_gzip(&content, new_bytes, &LEVELS) {
+            Some(params) => Recreate::Zlib(params),
+            None if gnu_gzip => {
+                match content::reproduce_gnu_gzip(&content, new_bytes, &GNU_LEVELS) {
+                    Some(level) => Recreate::GnuGzip(level),
+                    None => continue,
+                }
+            }
+            None => continue,
         };
         found.push(InnerGz {
             path: file.path.to_string(),
             ranges: file.target.clone(),
             bytes: new_bytes.to_vec(),
-            params,
+            recreate,
             content,
             old_ranges: old_ranges.clone(),
             old_content,

@@ -133,6 +133,8 @@ pub struct Stats {
     pub inner_gz_files: usize,
     /// Their compressed size in all.
     pub inner_gz_bytes: u64,
+    /// Of those, the files re-created with GNU gzip's deflate (zlib makes other bytes).
+    pub inner_gz_gnu_files: usize,
     /// Changed files inside target filesystems rebuilt with a bsdiff patch, their size, the
     /// patches' size, and what the patches saved against zstd with the old version as basis.
     pub patched_files: usize,
@@ -639,17 +641,24 @@ impl<'a> Planner<'a> {
                     compressed: old_item,
                 },
             )?;
-            self.builder.add_recipe(
-                file_item,
-                Recipe::ZlibCompression {
-                    container: f.params.container,
-                    level: f.params.level,
+            let recipe = match f.recreate {
+                inner_gz::Recreate::Zlib(params) => Recipe::ZlibCompression {
+                    container: params.container,
+                    level: params.level,
                     uncompressed: content_item,
                 },
-            )?;
+                inner_gz::Recreate::GnuGzip(level) => Recipe::GnuGzipCompression {
+                    level,
+                    uncompressed: content_item,
+                },
+            };
+            self.builder.add_recipe(file_item, recipe)?;
             self.claim_file(&f.ranges, &f.bytes, file_item, &mut claimed)?;
             self.stats.inner_gz_files += 1;
             self.stats.inner_gz_bytes += f.bytes.len() as u64;
+            if matches!(f.recreate, inner_gz::Recreate::GnuGzip(_)) {
+                self.stats.inner_gz_gnu_files += 1;
+            }
             let in_a_basis = self.segments.iter().any(|s| match &s.basis {
                 Basis::Items(items) => items.iter().any(|(i, _)| *i == content_item),
                 Basis::Source { .. } => false,
@@ -1062,7 +1071,9 @@ pub fn create(
                         Some((f, i)) if f.is_file_aware() => {
                             let old = region_bytes[*i].1;
                             progress.report("planning: changed gzip files", 0, 0);
-                            let files = inner_gz::find(&map, old, f);
+                            // GNU gzip's deflate needs diffgen's applier.
+                            let gnu_gzip = options.profile != Profile::Gzip;
+                            let files = inner_gz::find(&map, old, f, gnu_gzip);
                             let (mut claimed, pending) = planner.plan_inner_gz(*i, files)?;
                             let ranges: Vec<(u64, u64)> =
                                 claimed.iter().map(|c| (c.0, c.1)).collect();

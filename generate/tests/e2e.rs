@@ -416,23 +416,91 @@ fn changed_gzip_files_inside_the_filesystem_are_rebuilt_from_their_text() {
         }
         text
     };
+    // Prose: made-up words between long known ones. GNU gzip ends blocks early in such text
+    // and zlib does not, so only GNU gzip's deflate re-creates it.
+    let prose = |edit: bool| -> Vec<u8> {
+        let words = [
+            "configuration",
+            "description",
+            "repository",
+            "architecture",
+            "dependencies",
+            "installation",
+            "maintainer",
+            "preferences",
+            "authentication",
+            "compression",
+        ];
+        let letters = noise(400_000, 11);
+        let mut text = Vec::new();
+        let mut i = 0;
+        while text.len() < 120_000 {
+            let r = usize::from(letters[i]);
+            i += 1;
+            for _ in 0..5 + r % 5 {
+                text.push(b'a' + letters[i] % 26);
+                i += 1;
+            }
+            text.push(b' ');
+            text.extend_from_slice(words[r % words.len()].as_bytes());
+            text.push(if r % 7 == 0 { b'\n' } else { b' ' });
+        }
+        if edit {
+            text.splice(50_000..50_000, b"\nA NEW PARAGRAPH\n".iter().copied());
+        }
+        text
+    };
     let release = |v: u32| {
         vec![
             ("usr/share/doc/demo/changelog.gz", gzip_9n(&changelog(v))),
             ("usr/share/man/man1/demo.1.gz", gzip_9n(&manual(v == 2))),
+            ("usr/share/man/man5/prose.5.gz", gzip_9n(&prose(v == 2))),
             ("usr/share/doc/demo/README", b"unchanged\n".repeat(500)),
         ]
     };
+    let prose2 = gzip_9n(&prose(true));
+    assert_ne!(
+        prose2,
+        codec::zlib::deflate_bytes(
+            codec::zlib::DeflateParams {
+                container: codec::zlib::Container::Gzip,
+                level: 9
+            },
+            &prose(true)
+        )
+        .unwrap(),
+        "the prose must be a text zlib does not re-create"
+    );
     let (s, t) = filesystem_release_pair(dir.path(), [release(1), release(2)]);
+    let mut sizes = Vec::new();
     for profile in [Profile::Gzip, Profile::Extended] {
         let d = dir.path().join(format!("{profile:?}.diff"));
         let o = create(&s, &t, &d, &Options::new(profile, dir.path().join("w"))).unwrap();
-        assert_eq!(o.stats.inner_gz_files, 2, "{profile:?}: {:?}", o.stats);
+        // ADU's applier has zlib only: the prose stays a diff of compressed bytes there.
+        let (files, gnu) = match profile {
+            Profile::Gzip => (2, 0),
+            Profile::Extended => (3, 1),
+        };
+        assert_eq!(o.stats.inner_gz_files, files, "{profile:?}: {:?}", o.stats);
+        assert_eq!(
+            o.stats.inner_gz_gnu_files, gnu,
+            "{profile:?}: {:?}",
+            o.stats
+        );
         assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
-        // Two diffs of compressed files would cost several kilobytes; the text diffs cost
-        // a few hundred bytes, plus recipes.
-        assert!(o.delta_len < 6_000, "{profile:?}: {} bytes", o.delta_len);
+        let (archive, _) = delta::read_path(&d, &delta::ReadLimits::default()).unwrap();
+        let uses_gnu = archive
+            .recipe_sets
+            .iter()
+            .flat_map(|set| &set.recipes)
+            .any(|r| matches!(r, Recipe::GnuGzipCompression { level: 9, .. }));
+        assert_eq!(uses_gnu, gnu == 1, "{profile:?}");
+        sizes.push(o.delta_len);
     }
+    // Diffs of compressed files would cost tens of kilobytes; the text diffs cost a few
+    // hundred bytes, plus recipes.
+    assert!(sizes[0] > 20_000, "gzip profile: {} bytes", sizes[0]);
+    assert!(sizes[1] < 8_000, "zstd profile: {} bytes", sizes[1]);
 }
 
 /// A rebuilt executable: every embedded address moves by the same amount. bsdiff's byte-wise

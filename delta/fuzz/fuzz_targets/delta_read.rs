@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(archive) = read_fixing_hashes(&mut bytes, &limits) else {
         return;
     };
-    let _ = archive.uses_zstd_compression();
+    let _ = archive.needs_diffgen_applier();
     let _ = archive.remainder_uncompressed();
     let inspection = inspect::inspect(&archive);
     let _ = inspect::render_text(&inspection, true);

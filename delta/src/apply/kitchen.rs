@@ -36,7 +36,7 @@ const ZSTD_DECODER_OVERHEAD: u64 = 512 << 10;
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
     /// Recipes started, by type id.
-    pub recipes_run: [u64; 8],
+    pub recipes_run: [u64; RecipeType::COUNT],
     /// Bytes written to spill files.
     pub spilled_bytes: u64,
     /// Items spilled.
@@ -154,7 +154,7 @@ fn is_capable(plan: &Plan, capable: &[bool], item: &Item) -> bool {
 pub fn spilled_items(plan: &Plan) -> Vec<Item> {
     let capable = random_capability(plan);
     let mut needs_random: Vec<Item> = Vec::new();
-    for (item, step) in plan.needed() {
+    for (_, step) in plan.needed() {
         match step {
             Step::Recipe(Recipe::Slice { whole, .. }) => needs_random.push(*whole),
             Step::Recipe(Recipe::BspatchDecompression { patch, old }) => {
@@ -367,6 +367,20 @@ impl<'a> Kitchen<'a> {
                     })?;
                 self.count(recipe);
                 label(Box::new(ExactLen::new(deflate, len)))
+            }
+            Recipe::GnuGzipCompression {
+                level,
+                uncompressed,
+            } => {
+                let input = ExactLen::new(self.stream(uncompressed)?, uncompressed.length());
+                let gzip =
+                    DeflateReader::gnu_gzip(*level, input).map_err(|e| ApplyError::Produce {
+                        item: *item,
+                        recipe: Some(RecipeType::GnuGzipCompression),
+                        source: e,
+                    })?;
+                self.count(recipe);
+                label(Box::new(ExactLen::new(gzip, len)))
             }
             Recipe::ZstdDecompression { compressed, basis } => {
                 label(self.zstd_decompression(item, recipe, compressed, basis.as_ref())?)

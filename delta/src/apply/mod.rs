@@ -82,7 +82,7 @@ pub struct Report {
     /// The source file as hashed.
     pub source: Item,
     /// Recipes started, by type id (a recipe used twice in a stream counts twice).
-    pub recipes_run: [u64; 8],
+    pub recipes_run: [u64; RecipeType::COUNT],
     /// Known-item files that matched an item and were used as pantry entries.
     pub known_items_used: Vec<PathBuf>,
     /// Items written to spill files, and their bytes (the temp disk space used).
@@ -229,7 +229,7 @@ pub struct Requirements {
     /// Largest zstd basis (held in memory while decoding).
     pub largest_zstd_basis: u64,
     /// Recipes the plan uses, by type id.
-    pub recipes_used: [u64; 8],
+    pub recipes_used: [u64; RecipeType::COUNT],
     /// Depth of the recipe graph used.
     pub plan_depth: usize,
 }
@@ -257,7 +257,7 @@ pub fn requirements(archive: &Archive) -> Result<Requirements, ApplyError> {
         }))
     })?;
     let spilled = kitchen::spilled_items(&plan);
-    let mut recipes_used = [0u64; 8];
+    let mut recipes_used = [0u64; RecipeType::COUNT];
     let mut largest_zstd_basis = 0;
     for (_, step) in plan.needed() {
         if let plan::Step::Recipe(r) = step {

@@ -1,10 +1,11 @@
-//! Pull-based readers the kitchen composes: exact-length output, deflate as a reader, and a
-//! zstd decoder that owns its basis.
+//! Pull-based readers the kitchen composes: exact-length output, deflate (zlib's or GNU gzip's)
+//! as a reader, and a zstd decoder that owns its basis.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
 
+use codec::gnu_gzip::GzipWriter;
 use codec::zlib::{DeflateParams, Deflater};
 
 use super::budget::Reservation;
@@ -64,11 +65,35 @@ impl Write for SharedBuffer {
     }
 }
 
+/// The push compressors [`DeflateReader`] drives.
+enum Compressor {
+    /// zlib with ADU's parameters (`zlib_compression`).
+    Zlib(Deflater<SharedBuffer>),
+    /// GNU gzip's deflate (`gnu_gzip_compression`).
+    GnuGzip(GzipWriter<SharedBuffer>),
+}
+
+impl Compressor {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Compressor::Zlib(d) => d.write_all(data),
+            Compressor::GnuGzip(g) => g.write_all(data),
+        }
+    }
+
+    fn finish(self) -> io::Result<()> {
+        match self {
+            Compressor::Zlib(d) => d.finish().map(drop),
+            Compressor::GnuGzip(g) => g.finish().map(drop),
+        }
+    }
+}
+
 /// Deflate as a reader: pulls uncompressed bytes from `input` and serves the compressed stream
-/// codec's reproducible [`Deflater`] makes (same bytes as writing it all at once).
+/// codec's reproducible compressors make (same bytes as writing it all at once).
 pub struct DeflateReader<R> {
     input: R,
-    deflater: Option<Deflater<SharedBuffer>>,
+    compressor: Option<Compressor>,
     produced: Rc<RefCell<Vec<u8>>>,
     pending: Vec<u8>,
     pending_pos: usize,
@@ -76,17 +101,29 @@ pub struct DeflateReader<R> {
 }
 
 impl<R: Read> DeflateReader<R> {
+    /// zlib with ADU's parameters.
     pub fn new(params: DeflateParams, input: R) -> io::Result<Self> {
         let produced = Rc::new(RefCell::new(Vec::new()));
         let deflater = Deflater::new(params, SharedBuffer(Rc::clone(&produced)))?;
-        Ok(DeflateReader {
+        Ok(Self::with(input, Compressor::Zlib(deflater), produced))
+    }
+
+    /// A gzip member as GNU gzip writes it at `level`.
+    pub fn gnu_gzip(level: u32, input: R) -> io::Result<Self> {
+        let produced = Rc::new(RefCell::new(Vec::new()));
+        let gzip = GzipWriter::new(level, SharedBuffer(Rc::clone(&produced)))?;
+        Ok(Self::with(input, Compressor::GnuGzip(gzip), produced))
+    }
+
+    fn with(input: R, compressor: Compressor, produced: Rc<RefCell<Vec<u8>>>) -> Self {
+        DeflateReader {
             input,
-            deflater: Some(deflater),
+            compressor: Some(compressor),
             produced,
             pending: Vec::new(),
             pending_pos: 0,
             chunk: vec![0u8; 16 * 1024],
-        })
+        }
     }
 }
 
@@ -108,16 +145,16 @@ impl<R: Read> Read for DeflateReader<R> {
                     continue;
                 }
             }
-            let Some(deflater) = self.deflater.as_mut() else {
+            let Some(compressor) = self.compressor.as_mut() else {
                 return Ok(0);
             };
             let n = self.input.read(&mut self.chunk)?;
             if n == 0 {
-                if let Some(d) = self.deflater.take() {
-                    d.finish()?;
+                if let Some(c) = self.compressor.take() {
+                    c.finish()?;
                 }
             } else {
-                deflater.write_all(&self.chunk[..n])?;
+                compressor.write_all(&self.chunk[..n])?;
             }
         }
     }
