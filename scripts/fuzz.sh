@@ -41,6 +41,7 @@ all_targets=(
   codec:bspatch
   codec:decoders
   codec:bsdiff_roundtrip
+  codec:gnu_gzip
   ext4:ext4_map
 )
 if [ -n "${FUZZ_TARGETS:-}" ]; then

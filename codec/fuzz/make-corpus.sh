@@ -5,7 +5,8 @@
 #                            gzip/zstd member of testdata/swu/*.swu up to 256 KiB;
 #   corpus/bspatch           BSDIFF40 patches against the fixed old file (written here in
 #                            Python, and by `bsdiff` too when it is installed);
-#   corpus/bsdiff_roundtrip  <old share byte><old><new> pairs.
+#   corpus/bsdiff_roundtrip  <old share byte><old><new> pairs;
+#   corpus/gnu_gzip          <level byte><write-size byte><content>: text, binary, zeros.
 # The fixed old file / zstd basis is codec_fuzz::old() (src/lib.rs); it is rebuilt here
 # identically. Needs python3; zstd and GNU cpio are used when present.
 set -euo pipefail
@@ -13,7 +14,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$here/corpus/decoders" "$here/corpus/bspatch" "$here/corpus/bsdiff_roundtrip"
+mkdir -p "$here/corpus/decoders" "$here/corpus/bspatch" "$here/corpus/bsdiff_roundtrip" \
+  "$here/corpus/gnu_gzip"
 
 python3 - "$here/corpus" "$work" <<'PY'
 import bz2, gzip, os, struct, sys, zlib
@@ -105,6 +107,11 @@ put("bsdiff_roundtrip", "edit", pair(small, small.replace(b"quick", b"QUICK", 3)
 put("bsdiff_roundtrip", "append", pair(small, small + b"tail" * 40))
 put("bsdiff_roundtrip", "runs", pair(bytes(700) + b"x" * 500, bytes(650) + b"x" * 550))
 put("bsdiff_roundtrip", "binary", pair(n["binary"][:1000], n["binary"][500:1500]))
+# --- gnu_gzip --------------------------------------------------------------------------
+put("gnu_gzip", "text-9", bytes([5, 3]) + old * 20)
+put("gnu_gzip", "text-6", bytes([2, 200]) + n["edit"])
+put("gnu_gzip", "binary-4", bytes([0, 1]) + n["binary"])
+put("gnu_gzip", "zeros-8", bytes([4, 50]) + n["zeros"])
 PY
 
 # zstd streams (plain, with a content checksum, and deltas against the fixed basis).
@@ -139,6 +146,6 @@ if command -v cpio >/dev/null; then
     done
   done
 fi
-for t in decoders bspatch bsdiff_roundtrip; do
+for t in decoders bspatch bsdiff_roundtrip gnu_gzip; do
   echo "codec/fuzz/corpus/$t: $(ls "$here/corpus/$t" | wc -l) files, $(du -sh "$here/corpus/$t" | cut -f1)"
 done
