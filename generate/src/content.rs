@@ -137,15 +137,55 @@ pub fn materialize(
     Ok(Some(Content { path, len, sha256 }))
 }
 
-/// A writer that compares what it receives with `expected` and fails at the first difference.
+/// How much of a payload a re-creation candidate must reproduce to be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Every byte.
+    Full,
+    /// The first this many bytes: wrong parameters show within the first blocks, and a delta
+    /// that is verified by applying it catches the rest (the caller then checks fully).
+    Prefix(usize),
+}
+
+/// A writer that compares what it receives with `expected` and fails at the first difference,
+/// or stops (successfully, `reached`) once `limit` bytes compared equal.
 struct Comparer<'a> {
     expected: &'a [u8],
     pos: usize,
+    limit: usize,
+    reached: bool,
+}
+
+impl<'a> Comparer<'a> {
+    fn new(expected: &'a [u8], check: Check) -> Self {
+        let limit = match check {
+            Check::Full => expected.len(),
+            Check::Prefix(n) => n.min(expected.len()),
+        };
+        Comparer {
+            expected,
+            pos: 0,
+            limit,
+            reached: false,
+        }
+    }
+
+    /// Whether the output matched, given whether the compressor finished without error.
+    fn matched(&self, finished: bool) -> bool {
+        self.reached || (finished && self.pos == self.expected.len())
+    }
 }
 
 impl Write for Comparer<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let end = self.pos + buf.len();
+        if self.limit < self.expected.len() && end >= self.limit {
+            let head = self.limit - self.pos;
+            if self.expected[self.pos..self.limit] == buf[..head] {
+                self.reached = true;
+            }
+            return Err(io::Error::other("compared as far as asked"));
+        }
         if self.expected.get(self.pos..end) != Some(buf) {
             return Err(io::Error::other("differs"));
         }
@@ -164,16 +204,28 @@ const ZSTD_LEVELS: [i32; 19] = [
     3, 19, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
 ];
 
-/// Finds parameters that compress `content` into exactly `payload`, if any.
-pub fn reproduce(kind: Kind, content: &[u8], payload: &[u8]) -> Option<Recreate> {
+/// Finds parameters that compress `content` into exactly `payload` (as far as `check` asks),
+/// if any.
+pub fn reproduce(kind: Kind, content: &[u8], payload: &[u8], check: Check) -> Option<Recreate> {
     match kind {
-        Kind::Gzip => reproduce_gzip(content, payload, &ZLIB_LEVELS).map(Recreate::Zlib),
-        Kind::Zstd => reproduce_zstd(content, payload),
+        Kind::Gzip => {
+            reproduce_gzip_checked(content, payload, &ZLIB_LEVELS, check).map(Recreate::Zlib)
+        }
+        Kind::Zstd => reproduce_zstd(content, payload, check),
     }
 }
 
 /// The gzip parameters among `levels` whose output for `content` is exactly `payload`.
 pub fn reproduce_gzip(content: &[u8], payload: &[u8], levels: &[i32]) -> Option<DeflateParams> {
+    reproduce_gzip_checked(content, payload, levels, Check::Full)
+}
+
+fn reproduce_gzip_checked(
+    content: &[u8],
+    payload: &[u8],
+    levels: &[i32],
+    check: Check,
+) -> Option<DeflateParams> {
     // The device's fixed header: no mtime, no name, OS 3 (what `gzip -n` writes too).
     if payload.len() < 18 || payload[3..8] != [0, 0, 0, 0, 0] || payload[9] != 3 {
         return None;
@@ -183,31 +235,25 @@ pub fn reproduce_gzip(content: &[u8], payload: &[u8], levels: &[i32]) -> Option<
             container: Container::Gzip,
             level,
         };
-        let mut cmp = Comparer {
-            expected: payload,
-            pos: 0,
-        };
-        let ok = zlib::deflate_stream(params, &mut &content[..], &mut cmp).is_ok()
-            && cmp.pos == payload.len();
-        ok.then_some(params)
+        let mut cmp = Comparer::new(payload, check);
+        let finished = zlib::deflate_stream(params, &mut &content[..], &mut cmp).is_ok();
+        cmp.matched(finished).then_some(params)
     })
 }
 
 /// The GNU gzip level among `levels` whose `gzip -n` output for `content` is exactly `payload`.
 pub fn reproduce_gnu_gzip(content: &[u8], payload: &[u8], levels: &[u32]) -> Option<u32> {
     levels.iter().copied().find(|&level| {
-        let mut cmp = Comparer {
-            expected: payload,
-            pos: 0,
-        };
+        let mut cmp = Comparer::new(payload, Check::Full);
         let Ok(mut gzip) = codec::gnu_gzip::GzipWriter::new(level, &mut cmp) else {
             return false;
         };
-        gzip.write_all(content).is_ok() && gzip.finish().is_ok() && cmp.pos == payload.len()
+        let finished = gzip.write_all(content).is_ok() && gzip.finish().is_ok();
+        cmp.matched(finished)
     })
 }
 
-fn reproduce_zstd(content: &[u8], payload: &[u8]) -> Option<Recreate> {
+fn reproduce_zstd(content: &[u8], payload: &[u8], check: Check) -> Option<Recreate> {
     for checksum in [true, false] {
         for &level in &ZSTD_LEVELS {
             let params = ZstdParams {
@@ -215,19 +261,15 @@ fn reproduce_zstd(content: &[u8], payload: &[u8]) -> Option<Recreate> {
                 checksum,
                 version: zstd_codec::zstd_version_number(),
             };
-            let mut cmp = Comparer {
-                expected: payload,
-                pos: 0,
-            };
-            let ok = zstd_codec::compress_stream(
+            let mut cmp = Comparer::new(payload, check);
+            let finished = zstd_codec::compress_stream(
                 params,
                 content.len() as u64,
                 &mut &content[..],
                 &mut cmp,
             )
-            .is_ok()
-                && cmp.pos == payload.len();
-            if ok {
+            .is_ok();
+            if cmp.matched(finished) {
                 return Some(Recreate::Zstd(params));
             }
         }
@@ -251,27 +293,59 @@ mod tests {
             };
             let gz = zlib::deflate_bytes(p, &content).unwrap();
             assert_eq!(
-                reproduce(Kind::Gzip, &content, &gz),
+                reproduce(Kind::Gzip, &content, &gz, Check::Full),
                 Some(Recreate::Zlib(p))
             );
         }
         for level in [3, 7] {
             let p = ZstdParams::profile(level);
             let z = zstd_codec::compress_bytes(p, &content).unwrap();
-            assert_eq!(reproduce(Kind::Zstd, &content, &z), Some(Recreate::Zstd(p)));
+            assert_eq!(
+                reproduce(Kind::Zstd, &content, &z, Check::Full),
+                Some(Recreate::Zstd(p))
+            );
         }
         // GNU-gzip-style header with a name: not reproducible.
         let mut gz = zlib::deflate_bytes(DeflateParams::GZIP_PROFILE, &content).unwrap();
         gz[4] = 1;
-        assert_eq!(reproduce(Kind::Gzip, &content, &gz), None);
+        assert_eq!(reproduce(Kind::Gzip, &content, &gz, Check::Full), None);
         // Not the content's compression at all.
         assert_eq!(
             reproduce(
                 Kind::Zstd,
                 b"other",
-                &zstd_codec::compress_bytes(ZstdParams::profile(3), &content).unwrap()
+                &zstd_codec::compress_bytes(ZstdParams::profile(3), &content).unwrap(),
+                Check::Full
             ),
             None
+        );
+    }
+
+    #[test]
+    fn a_prefix_check_looks_only_at_the_prefix() {
+        let content: Vec<u8> = (0..2_000_000u32)
+            .map(|i| (i % 251) as u8 ^ (i >> 9) as u8)
+            .collect();
+        let p = ZstdParams::profile(3);
+        let mut z = zstd_codec::compress_bytes(p, &content).unwrap();
+        let last = z.len() - 10;
+        z[last] ^= 1;
+        assert_eq!(reproduce(Kind::Zstd, &content, &z, Check::Full), None);
+        assert_eq!(
+            reproduce(Kind::Zstd, &content, &z, Check::Prefix(1000)),
+            Some(Recreate::Zstd(p))
+        );
+        // A wrong level shows in the prefix.
+        let other = zstd_codec::compress_bytes(ZstdParams::profile(5), &content).unwrap();
+        assert_ne!(
+            reproduce(Kind::Zstd, &content, &other, Check::Prefix(1000)),
+            Some(Recreate::Zstd(p))
+        );
+        // A prefix longer than the payload is the whole payload.
+        let whole = zstd_codec::compress_bytes(p, &content).unwrap();
+        assert_eq!(
+            reproduce(Kind::Zstd, &content, &whole, Check::Prefix(usize::MAX)),
+            Some(Recreate::Zstd(p))
         );
     }
 }

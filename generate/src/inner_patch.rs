@@ -80,39 +80,73 @@ pub fn find(
             .then(|| (file.target.clone(), old.clone(), file.path))
         })
         .collect();
-    // Waves of consecutive candidates whose evaluations fit the memory limit together.
-    let threads = rayon::current_num_threads().max(1);
+    // Largest first, each as soon as a thread is free and the memory limit allows (a thread
+    // waits for memory only at the start of a candidate, holding none); results in candidate
+    // order, so the outcome does not depend on threads or timing.
     let total = |r: &Ranges| r.iter().map(|x| x.1).sum::<u64>();
-    let mut found = Vec::new();
-    let mut rest = candidates.as_slice();
-    while !rest.is_empty() {
-        let done = (candidates.len() - rest.len()) as u64;
-        progress.report(
-            "planning: bsdiff or zstd for changed executables",
-            done,
-            candidates.len() as u64,
-        );
-        let mut used = 0u64;
-        let mut n = 0;
-        for (ranges, old_ranges, _) in rest {
-            let need = evaluation_memory(total(old_ranges), total(ranges));
-            if n > 0 && (n == threads || used + need > memory_limit) {
-                break;
-            }
-            used += need;
-            n += 1;
+    let need = |i: usize| evaluation_memory(total(&candidates[i].1), total(&candidates[i].0));
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(need(i)));
+    let gate = MemoryGate::new(memory_limit);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let mut results: Vec<(usize, Option<InnerPatch>)> = order
+        .par_iter()
+        .map(|&i| {
+            let _memory = gate.acquire(need(i));
+            let (ranges, old_ranges, path) = &candidates[i];
+            let found = evaluate(target, source, path, ranges, old_ranges, level);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress.report(
+                "planning: bsdiff or zstd for changed executables",
+                n,
+                candidates.len() as u64,
+            );
+            (i, found)
+        })
+        .collect();
+    results.sort_by_key(|r| r.0);
+    results.into_iter().filter_map(|r| r.1).collect()
+}
+
+/// Lets evaluations start while their memory fits the limit together.
+struct MemoryGate {
+    limit: u64,
+    used: std::sync::Mutex<u64>,
+    freed: std::sync::Condvar,
+}
+
+impl MemoryGate {
+    fn new(limit: u64) -> Self {
+        MemoryGate {
+            limit,
+            used: std::sync::Mutex::new(0),
+            freed: std::sync::Condvar::new(),
         }
-        let (wave, later) = rest.split_at(n);
-        rest = later;
-        let wave_found: Vec<InnerPatch> = wave
-            .par_iter()
-            .filter_map(|&(ref ranges, ref old_ranges, path)| {
-                evaluate(target, source, path, ranges, old_ranges, level)
-            })
-            .collect();
-        found.extend(wave_found);
     }
-    found
+
+    /// Waits until `need` more bytes fit (at once when nothing is running, so a candidate
+    /// that fits the limit alone always starts).
+    fn acquire(&self, need: u64) -> Permit<'_> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used > 0 && *used + need > self.limit {
+            used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += need;
+        Permit { gate: self, need }
+    }
+}
+
+struct Permit<'g> {
+    gate: &'g MemoryGate,
+    need: u64,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut used = self.gate.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used -= self.need;
+        self.gate.freed.notify_all();
+    }
 }
 
 /// Encodes one candidate both ways; `Some` when bsdiff wins.

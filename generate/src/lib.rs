@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use blocks::{BlockIndex, Piece, Region};
-use content::{Kind, Recreate};
+use content::{Check, Kind, Recreate};
 use delta::{DeltaBuilder, Item, Profile, Recipe};
 use memmap2::Mmap;
 use rayon::prelude::*;
@@ -239,6 +239,53 @@ fn sha256_of(data: &[u8]) -> [u8; 32] {
 
 fn item_of(data: &[u8]) -> Item {
     Item::sha256(data.len() as u64, sha256_of(data))
+}
+
+/// One zstd frame to make in the encoding stage: a new-bytes stream and its basis.
+struct EncodeJob<'d> {
+    /// 0 for the plain stream, k + 1 for segment k.
+    stream: usize,
+    data: &'d [u8],
+    basis: JobBasis,
+    window_log: u32,
+}
+
+/// Where a frame's basis bytes come from, gathered only when its job runs.
+enum JobBasis {
+    /// `(region, offset, length)` ranges of the source data, in order.
+    Regions(Vec<(usize, u64, u64)>),
+    /// The items of segment k's [`Basis::Items`].
+    Items(usize),
+}
+
+impl EncodeJob<'_> {
+    fn basis_len(&self, segments: &[Segment]) -> usize {
+        match &self.basis {
+            JobBasis::Regions(r) => r.iter().map(|&(_, _, l)| l as usize).sum(),
+            JobBasis::Items(k) => segments[*k].basis_len as usize,
+        }
+    }
+
+    fn gather_basis(&self, region_bytes: &[(usize, &[u8])], segments: &[Segment]) -> Vec<u8> {
+        let mut basis = Vec::with_capacity(self.basis_len(segments));
+        match &self.basis {
+            JobBasis::Regions(ranges) => {
+                for &(region, off, len) in ranges {
+                    basis.extend_from_slice(
+                        &region_bytes[region].1[off as usize..(off + len) as usize],
+                    );
+                }
+            }
+            JobBasis::Items(k) => {
+                if let Basis::Items(items) = &segments[*k].basis {
+                    for (_, bytes) in items {
+                        basis.extend_from_slice(bytes);
+                    }
+                }
+            }
+        }
+        basis
+    }
 }
 
 /// The item of `len` zero bytes.
@@ -877,12 +924,49 @@ fn hash_file(data: &[u8]) -> Item {
     item_of(data)
 }
 
+/// Bytes of a compressed target payload compared with its re-creation when the delta is
+/// verified afterwards (wrong parameters show in the first blocks; see [`content::Check`]).
+const REPRODUCE_PREFIX: usize = 4 << 20;
+
 /// Builds, verifies and writes the delta from `source` to `target` into `output`.
+///
+/// With verification on, a compressed target payload is taken as re-creatable once the first
+/// [`REPRODUCE_PREFIX`] bytes of its re-creation match (compressing a whole image only to
+/// compare it costs as much as the verification, which re-creates it anyway). Should the
+/// verification then fail, the delta is planned again with every payload checked in full.
 pub fn create(
     source: &Path,
     target: &Path,
     output: &Path,
     options: &Options,
+) -> Result<Outcome, Error> {
+    if !options.verify {
+        return create_checked(source, target, output, options, Check::Full);
+    }
+    match create_checked(
+        source,
+        target,
+        output,
+        options,
+        Check::Prefix(REPRODUCE_PREFIX),
+    ) {
+        Err(Error::Verify(why)) => {
+            let mut outcome = create_checked(source, target, output, options, Check::Full)?;
+            outcome.stats.notes.push(format!(
+                "the first plan failed verification ({why}); planned again with every re-created payload compared in full"
+            ));
+            Ok(outcome)
+        }
+        other => other,
+    }
+}
+
+fn create_checked(
+    source: &Path,
+    target: &Path,
+    output: &Path,
+    options: &Options,
+    check: Check,
 ) -> Result<Outcome, Error> {
     let mut timings = Vec::new();
     let mut stage = Instant::now();
@@ -1047,9 +1131,7 @@ pub fn create(
             push_part(&mut top, Part::Item(planner.use_source(i)?));
             continue;
         }
-        if let Some((how, content_item, map)) =
-            recreatable(target, m, payload, options, &mut planner.stats)?
-        {
+        if let Some((how, content_item, map)) = recreatable(target, m, payload, options, check)? {
             match by_item.get(&content_item) {
                 Some(&i) => {
                     planner.stats.reused_bytes += content_item.length();
@@ -1141,11 +1223,17 @@ pub fn create(
         .map_err(io_at("cannot write new bytes", &options.work_dir))?;
     let new_map = map_file(new_tmp.path())?;
     let new_bytes: &[u8] = new_map.as_deref().unwrap_or(&[]);
-    // Frames for the inline assets: the plain stream (zstd profile) and every segment.
+    // Frames for the inline assets: the plain stream (zstd profile) and every segment. First
+    // every basis is decided and its recipe written (in order, so the delta does not depend
+    // on threads); then all frames are compressed in one pool, largest first, each job
+    // gathering its own basis so that only as many bases as threads are held at once.
     let mut frames: Vec<Vec<u8>> = Vec::new();
     let mut frame_of_stream: Vec<Option<usize>> = vec![None; planner.segments.len() + 1];
     let mut stream_items: Vec<Item> = vec![Item::EMPTY; planner.segments.len() + 1];
     let mut stream0_basis: Option<Item> = None;
+    let segments = std::mem::take(&mut planner.segments);
+    let mut basis_items: Vec<Option<Item>> = vec![None; segments.len()];
+    let mut jobs: Vec<EncodeJob> = Vec::new();
     if !new_bytes.is_empty() {
         // One frame with a window over as much of the stream as the device's budget allows,
         // so that new files that resemble each other (libraries of one package) share
@@ -1163,92 +1251,101 @@ pub fn create(
         };
         match token {
             Some(basis) => {
-                let basis_bytes: &[u8] = match basis {
+                let basis_ranges = match basis {
                     Some((region, n)) => {
                         stream0_basis = Some(planner.source_piece(region, 0, n as u64)?);
-                        &region_bytes[region].1[..n]
+                        vec![(region, 0, n as u64)]
                     }
-                    None => &[],
+                    None => Vec::new(),
                 };
-                let frame = codec::zstd::compress_with_prefix(
-                    new_bytes,
-                    basis_bytes,
-                    options.new_data_level,
-                    NEW_STREAM_WINDOW_LOG,
-                )
-                .map_err(io_at("cannot compress new bytes", &options.work_dir))?;
-                planner.stats.new_compressed_bytes += frame.len() as u64;
-                frame_of_stream[0] = Some(frames.len());
-                frames.push(frame);
                 stream_items[0] = item_of(new_bytes);
+                jobs.push(EncodeJob {
+                    stream: 0,
+                    data: new_bytes,
+                    basis: JobBasis::Regions(basis_ranges),
+                    window_log: NEW_STREAM_WINDOW_LOG,
+                });
             }
             // No source payload to take a token from: the deflated remainder.
             None => stream_items[0] = planner.builder.set_remainder(&mut &new_bytes[..])?,
         }
     }
-    let segments = std::mem::take(&mut planner.segments);
-    let mut basis_items: Vec<Option<Item>> = Vec::new();
-    // Segments are compressed in parallel, a few at a time so that only that many bases are
-    // held at once; frames keep segment order, so the output does not depend on threads.
-    let batch = rayon::current_num_threads().max(1);
-    for (b, group) in segments.chunks(batch).enumerate() {
-        progress.report("encoding", (b * batch) as u64, segments.len() as u64);
-        let mut work: Vec<(usize, Vec<u8>)> = Vec::new();
-        for (j, seg) in group.iter().enumerate() {
-            let k = b * batch + j;
-            let mut basis = Vec::with_capacity(seg.basis_len as usize);
-            let mut parts = Vec::new();
-            match &seg.basis {
-                Basis::Source { source, ranges } => {
-                    let source_bytes: &[u8] = region_bytes[*source].1;
-                    for &(off, len) in ranges {
-                        basis.extend_from_slice(&source_bytes[off as usize..(off + len) as usize]);
-                        parts.push(planner.source_piece(*source, off, len)?);
-                    }
+    for (k, seg) in segments.iter().enumerate() {
+        let mut hasher = Sha256::new();
+        let mut parts = Vec::new();
+        let basis = match &seg.basis {
+            Basis::Source { source, ranges } => {
+                let source_bytes: &[u8] = region_bytes[*source].1;
+                for &(off, len) in ranges {
+                    hasher.update(&source_bytes[off as usize..(off + len) as usize]);
+                    parts.push(planner.source_piece(*source, off, len)?);
                 }
-                Basis::Items(items) => {
-                    for (item, bytes) in items {
-                        basis.extend_from_slice(bytes);
-                        parts.push(*item);
-                    }
+                JobBasis::Regions(ranges.iter().map(|&(o, l)| (*source, o, l)).collect())
+            }
+            Basis::Items(items) => {
+                for (item, bytes) in items {
+                    hasher.update(bytes);
+                    parts.push(*item);
                 }
+                JobBasis::Items(k)
             }
-            let basis_item = if parts.len() == 1 {
-                parts[0]
-            } else {
-                let item = item_of(&basis);
-                planner.builder.add_recipe(item, Recipe::Chain(parts))?;
-                item
-            };
-            let item = item_of(&seg.data);
-            stream_items[k + 1] = item;
-            if item == basis_item {
-                // The "new" bytes are their old version (too short to be matched as blocks):
-                // the basis recipe already makes them.
-                basis_items.push(None);
-                continue;
-            }
-            basis_items.push(Some(basis_item));
-            work.push((k, basis));
+        };
+        let basis_item = if parts.len() == 1 {
+            parts[0]
+        } else {
+            let item = Item::sha256(seg.basis_len, hasher.finalize().into());
+            planner.builder.add_recipe(item, Recipe::Chain(parts))?;
+            item
+        };
+        let item = item_of(&seg.data);
+        stream_items[k + 1] = item;
+        if item == basis_item {
+            // The "new" bytes are their old version (too short to be matched as blocks):
+            // the basis recipe already makes them.
+            continue;
         }
-        let compressed: Vec<io::Result<Vec<u8>>> = work
-            .par_iter()
-            .map(|(k, basis)| {
-                codec::zstd::compress_with_prefix(
-                    &segments[*k].data,
-                    basis,
-                    options.new_data_level,
-                    SEGMENT_WINDOW_LOG,
-                )
-            })
-            .collect();
-        for ((k, _), frame) in work.iter().zip(compressed) {
-            let frame = frame.map_err(io_at("cannot compress new bytes", &options.work_dir))?;
-            planner.stats.new_compressed_bytes += frame.len() as u64;
-            planner.stats.referenced_new_bytes += segments[*k].data.len() as u64;
-            frame_of_stream[k + 1] = Some(frames.len());
-            frames.push(frame);
+        basis_items[k] = Some(basis_item);
+        jobs.push(EncodeJob {
+            stream: k + 1,
+            data: &seg.data,
+            basis,
+            window_log: SEGMENT_WINDOW_LOG,
+        });
+    }
+    let total_jobs = jobs.len() as u64;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&j| std::cmp::Reverse(jobs[j].data.len() + jobs[j].basis_len(&segments)));
+    let compressed: Vec<(usize, io::Result<Vec<u8>>)> = order
+        .par_iter()
+        .map(|&j| {
+            let job = &jobs[j];
+            let basis = job.gather_basis(&region_bytes, &segments);
+            let frame = codec::zstd::compress_with_prefix(
+                job.data,
+                &basis,
+                options.new_data_level,
+                job.window_log,
+            );
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress.report("encoding", n, total_jobs);
+            (j, frame)
+        })
+        .collect();
+    let mut by_job: Vec<Option<io::Result<Vec<u8>>>> = (0..jobs.len()).map(|_| None).collect();
+    for (j, frame) in compressed {
+        by_job[j] = Some(frame);
+    }
+    for (job, frame) in jobs.iter().zip(by_job) {
+        let frame = frame
+            .expect("every job ran")
+            .map_err(io_at("cannot compress new bytes", &options.work_dir))?;
+        planner.stats.new_compressed_bytes += frame.len() as u64;
+        if job.stream > 0 {
+            planner.stats.referenced_new_bytes += job.data.len() as u64;
         }
+        frame_of_stream[job.stream] = Some(frames.len());
+        frames.push(frame);
     }
     planner.stats.segments = segments.len();
     // What each new-bytes stream holds and costs (stream 0 in the gzip profile goes to the
@@ -1416,7 +1513,7 @@ fn recreatable(
     m: &swu::cpio::Entry,
     payload: &[u8],
     options: &Options,
-    _stats: &mut Stats,
+    check: Check,
 ) -> Result<Option<(Recreate, Item, Mmap)>, Error> {
     let kind = match content::sniff(payload) {
         Some(Kind::Zstd) if options.profile == Profile::Gzip => return Ok(None),
@@ -1443,10 +1540,8 @@ fn recreatable(
         return Ok(None);
     };
     let map = map_file(&c.path)?.expect("contents are never empty");
-    Ok(
-        content::reproduce(kind, &map, payload)
-            .map(|how| (how, Item::sha256(c.len, c.sha256), map)),
-    )
+    Ok(content::reproduce(kind, &map, payload, check)
+        .map(|how| (how, Item::sha256(c.len, c.sha256), map)))
 }
 
 /// The source content a target member's content most likely evolved from: the content of the

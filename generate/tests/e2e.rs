@@ -319,6 +319,37 @@ fn opaque_payloads_are_noted_and_still_delta_coded() {
     assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
 }
 
+/// A payload whose re-creation matches only in its first megabytes (here: a second gzip
+/// member after a large first one) passes the quick prefix check, fails verification, and is
+/// then planned again with full checks: the delta is still right, and the log says so.
+#[test]
+fn a_payload_that_matches_only_in_its_prefix_is_planned_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = |d: &[u8]| deflate_bytes(DeflateParams::GZIP_PROFILE, d).unwrap();
+    let old = noise(5 << 20, 21);
+    let mut new = old.clone();
+    new[4096..4103].copy_from_slice(b"CHANGED");
+    let s = dir.path().join("s.swu");
+    let t = dir.path().join("t.swu");
+    swu_file(&s, &[("img.gz", gz(&old))]);
+    let two_members = [gz(&new), gz(b"a second member\n")].concat();
+    swu_file(&t, &[("img.gz", two_members)]);
+    let d = dir.path().join("d.diff");
+    let o = create(
+        &s,
+        &t,
+        &d,
+        &Options::new(Profile::Gzip, dir.path().join("w")),
+    )
+    .unwrap();
+    assert!(
+        o.stats.notes.iter().any(|n| n.contains("planned again")),
+        "{:?}",
+        o.stats.notes
+    );
+    assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+}
+
 /// An ext4 image of `tree` made by mke2fs as Yocto does (`-d`), with fixed identifiers.
 fn mkfs_image(tree: &Path, image: &Path, blocks: u32) {
     let st = std::process::Command::new("mkfs.ext4")
