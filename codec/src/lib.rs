@@ -3,6 +3,8 @@
 //!
 //! - [`zlib`]: deflate with ADU's reproducible parameters (memLevel 9, fixed gzip header) and
 //!   inflate of raw/zlib/gzip streams;
+//! - [`bcj`]: the x86 branch filter (relative call targets made absolute) and its streaming
+//!   inverse;
 //! - [`gnu_gzip`]: deflate exactly as GNU gzip (levels 4 to 9) makes it, for files zlib cannot
 //!   re-create;
 //! - [`zstd`]: single-threaded zstd frames whose bytes are fixed by recorded parameters, and
@@ -13,6 +15,7 @@
 //! Byte-exactness is the point: a device re-creates compressed bytes from their content, so
 //! everything that influences the output is an explicit parameter here.
 
+pub mod bcj;
 pub mod bsdiff;
 pub mod gnu_gzip;
 pub mod zlib;

@@ -1,5 +1,5 @@
-//! The recipe types (ADU's eight and diffgen's `gnu_gzip_compression`), their number and item
-//! ingredients, and the rules every recipe must satisfy before it can be written or applied.
+//! The recipe types (ADU's eight, diffgen's `gnu_gzip_compression` and `bcj_x86_decode`),
+//! their number and item ingredients, and the rules every recipe must satisfy before it can be written or applied.
 //!
 //! On disk a recipe is (type id, numbers, items). Here it is a typed [`Recipe`], so a recipe that
 //! parses is well-formed: the ingredient counts and number values were checked on the way in
@@ -29,14 +29,16 @@ pub enum RecipeType {
     /// diffgen's extension: a gzip member as GNU gzip writes it. ADU's reader does not know the
     /// id (it fails to load the delta).
     GnuGzipCompression = 8,
+    /// diffgen's extension: the x86 branch filter undone (see `codec::bcj`).
+    BcjX86Decode = 9,
 }
 
 impl RecipeType {
     /// Number of recipe types.
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
 
-    /// All types in id order (the name table the writer emits when a delta uses id 8; ADU's
-    /// eight otherwise).
+    /// All types in id order (the writer's name table goes up to the highest id a delta uses,
+    /// at least ADU's eight).
     pub const ALL: [RecipeType; RecipeType::COUNT] = [
         RecipeType::AllZeros,
         RecipeType::Chain,
@@ -47,13 +49,14 @@ impl RecipeType {
         RecipeType::ZstdCompression,
         RecipeType::ZstdDecompression,
         RecipeType::GnuGzipCompression,
+        RecipeType::BcjX86Decode,
     ];
 
     /// Whether ADU's stock applier lacks this type (the delta needs diffgen's applier).
     pub fn is_extension(self) -> bool {
         matches!(
             self,
-            RecipeType::ZstdCompression | RecipeType::GnuGzipCompression
+            RecipeType::ZstdCompression | RecipeType::GnuGzipCompression | RecipeType::BcjX86Decode
         )
     }
 
@@ -77,6 +80,7 @@ impl RecipeType {
             RecipeType::ZstdCompression => "zstd_compression",
             RecipeType::ZstdDecompression => "zstd_decompression",
             RecipeType::GnuGzipCompression => "gnu_gzip_compression",
+            RecipeType::BcjX86Decode => "bcj_x86_decode",
         }
     }
 }
@@ -127,12 +131,21 @@ pub enum Recipe {
     /// diffgen's extension: `uncompressed` as one gzip member exactly as `gzip -n -<level>`
     /// (GNU gzip) writes it, which zlib cannot re-create. Numbers: `[level]`, 4..=9.
     GnuGzipCompression { level: u32, uncompressed: Item },
+    /// diffgen's extension: `filtered` with the x86 branch filter undone (`codec::bcj`); the
+    /// result has the same length. No numbers.
+    BcjX86Decode { filtered: Item },
 }
 
 /// Why a raw recipe is not acceptable. The reader adds the byte offset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecipeError {
-    #[error("unknown recipe type id {0} (known ids are 0..=8)")]
+    #[error("{recipe} keeps the length, but its ingredient has {ingredient} bytes and its result {result}")]
+    LengthChange {
+        recipe: RecipeType,
+        ingredient: u64,
+        result: u64,
+    },
+    #[error("unknown recipe type id {0} (known ids are 0..=9)")]
     UnknownType(u32),
     #[error("{recipe} needs {expected} number ingredient(s), found {found}")]
     NumberCount {
@@ -181,6 +194,7 @@ impl Recipe {
             Recipe::ZstdCompression { .. } => RecipeType::ZstdCompression,
             Recipe::ZstdDecompression { .. } => RecipeType::ZstdDecompression,
             Recipe::GnuGzipCompression { .. } => RecipeType::GnuGzipCompression,
+            Recipe::BcjX86Decode { .. } => RecipeType::BcjX86Decode,
         }
     }
 
@@ -190,7 +204,8 @@ impl Recipe {
             Recipe::AllZeros
             | Recipe::Chain(_)
             | Recipe::BspatchDecompression { .. }
-            | Recipe::ZstdDecompression { .. } => Vec::new(),
+            | Recipe::ZstdDecompression { .. }
+            | Recipe::BcjX86Decode { .. } => Vec::new(),
             Recipe::Slice { offset, .. } => vec![*offset],
             Recipe::ZlibCompression {
                 container, level, ..
@@ -223,6 +238,7 @@ impl Recipe {
             | Recipe::ZstdCompression { uncompressed, .. }
             | Recipe::GnuGzipCompression { uncompressed, .. } => vec![*uncompressed],
             Recipe::ZlibDecompression { compressed, .. } => vec![*compressed],
+            Recipe::BcjX86Decode { filtered } => vec![*filtered],
             Recipe::ZstdDecompression { compressed, basis } => {
                 let mut v = vec![*compressed];
                 v.extend(basis);
@@ -245,6 +261,7 @@ impl Recipe {
             | Recipe::ZstdCompression { uncompressed, .. }
             | Recipe::GnuGzipCompression { uncompressed, .. } => f(uncompressed),
             Recipe::ZlibDecompression { compressed, .. } => f(compressed),
+            Recipe::BcjX86Decode { filtered } => f(filtered),
             Recipe::ZstdDecompression { compressed, basis } => {
                 f(compressed);
                 if let Some(b) = basis {
@@ -407,6 +424,10 @@ impl Recipe {
                     uncompressed: items[0],
                 }
             }
+            RecipeType::BcjX86Decode => {
+                need_items(items.len() == 1, "exactly 1 (filtered)")?;
+                Recipe::BcjX86Decode { filtered: items[0] }
+            }
         })
     }
 
@@ -444,6 +465,13 @@ impl Recipe {
                     offset: *offset,
                     length: result.length(),
                     whole_length: whole.length(),
+                })
+            }
+            Recipe::BcjX86Decode { filtered } if filtered.length() != result.length() => {
+                Err(RecipeError::LengthChange {
+                    recipe: t,
+                    ingredient: filtered.length(),
+                    result: result.length(),
                 })
             }
             Recipe::Chain(parts) => {
@@ -517,6 +545,7 @@ mod tests {
                 level: 9,
                 uncompressed: item(9),
             },
+            Recipe::BcjX86Decode { filtered: item(10) },
         ];
         for r in recipes {
             let back = Recipe::from_raw(r.recipe_type().id(), &r.numbers(), &r.items());
@@ -528,8 +557,8 @@ mod tests {
     fn counts_and_numbers_are_checked() {
         let i = item(1);
         assert_eq!(
-            Recipe::from_raw(9, &[], &[]),
-            Err(RecipeError::UnknownType(9))
+            Recipe::from_raw(10, &[], &[]),
+            Err(RecipeError::UnknownType(10))
         );
         for level in [0, 3, 10, 1 << 32] {
             assert!(matches!(

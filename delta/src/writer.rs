@@ -243,17 +243,15 @@ impl DeltaBuilder {
         w.put(&VERSION.to_be_bytes()).map_err(io_err)?;
         w.item(&self.target).map_err(io_err)?;
         w.item(&self.source).map_err(io_err)?;
-        // ADU's eight names, and diffgen's ninth only when a recipe uses it (the reader ignores
-        // the table; the stock one then fails on the id, as it should).
-        let uses_ninth = self.recipes.iter().any(|(_, rs)| {
-            rs.iter()
-                .any(|r| r.0.recipe_type() == RecipeType::GnuGzipCompression)
-        });
-        let names = if uses_ninth {
-            &RecipeType::ALL[..]
-        } else {
-            &RecipeType::ALL[..8]
-        };
+        // ADU's eight names, and diffgen's up to the highest id a recipe uses (the reader
+        // ignores the table; the stock one then fails on the id, as it should).
+        let highest = self
+            .recipes
+            .values()
+            .flat_map(|rs| rs.iter().map(|r| r.0.recipe_type().id() as usize))
+            .max()
+            .unwrap_or(0);
+        let names = &RecipeType::ALL[..(highest + 1).max(8)];
         w.put(&(names.len() as u32).to_be_bytes()).map_err(io_err)?;
         for &t in names {
             w.put(&(t.name().len() as u64).to_be_bytes())

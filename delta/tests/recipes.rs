@@ -554,6 +554,57 @@ fn gnu_gzip_compression_is_an_extension_of_the_extended_profile() {
     assert_eq!(report.spilled_items, 0);
 }
 
+/// New executables are compressed with their branch targets made absolute; the device undoes
+/// the filter as it streams (`bcj_x86_decode`, a diffgen extension).
+#[test]
+fn bcj_x86_decode_undoes_the_branch_filter() {
+    let mut code = Vec::new();
+    for i in 0..20_000u32 {
+        code.push(0xE8);
+        let next = code.len() as i64 + 4;
+        code.extend_from_slice(&((0x4_0000 + i64::from(i % 7) * 64 - next) as i32).to_le_bytes());
+        code.extend_from_slice(&[0x48, 0x89, 0xC7]);
+    }
+    let filtered = codec::bcj::encode(&code);
+    assert_ne!(filtered, code);
+    let frame = codec::zstd::compress_with_prefix(&filtered, &[], 19, 24).unwrap();
+    let recipe = Recipe::BcjX86Decode {
+        filtered: item(&filtered),
+    };
+    let mut gzip = DeltaBuilder::new(item(&code), Item::EMPTY, Profile::Gzip);
+    assert!(matches!(
+        gzip.add_recipe(item(&code), recipe.clone()),
+        Err(WriteError::ProfileForbids { .. })
+    ));
+    let mut b = DeltaBuilder::new(item(&code), Item::EMPTY, Profile::Extended);
+    b.set_inline_assets(Arc::new(frame.clone())).unwrap();
+    b.add_recipe(
+        item(&filtered),
+        Recipe::ZstdDecompression {
+            compressed: item(&frame),
+            basis: None,
+        },
+    )
+    .unwrap();
+    b.add_recipe(item(&code), recipe).unwrap();
+    let report = check(b"unused source", &b, &code);
+    assert_eq!(report.recipes_run[9], 1);
+    // The filter keeps the length: a recipe claiming otherwise is refused.
+    let mut bad = DeltaBuilder::new(item(&code), Item::EMPTY, Profile::Extended);
+    assert!(matches!(
+        bad.add_recipe(
+            item(&code[1..]),
+            Recipe::BcjX86Decode {
+                filtered: item(&filtered)
+            }
+        ),
+        Err(WriteError::Recipe {
+            source: RecipeError::LengthChange { .. },
+            ..
+        })
+    ));
+}
+
 #[test]
 fn nested_archives_contribute_pantry_and_cookbook() {
     let source = noise(16, 30_000);

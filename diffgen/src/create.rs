@@ -75,6 +75,8 @@ pub struct Summary {
     pub inner_gzip_bytes: u64,
     /// Of those, the files re-created with GNU gzip's deflate (`gnu_gzip_compression`).
     pub inner_gzip_gnu_files: usize,
+    /// New bytes compressed after the x86 branch filter (`bcj_x86_decode` on the device).
+    pub bcj_filtered_bytes: u64,
     /// Changed files inside filesystems rebuilt with a bsdiff patch, and the patches' size.
     pub patched_files: usize,
     pub patch_bytes: u64,
@@ -222,6 +224,7 @@ fn summarize(
         inner_gzip_files: outcome.stats.inner_gz_files,
         inner_gzip_bytes: outcome.stats.inner_gz_bytes,
         inner_gzip_gnu_files: outcome.stats.inner_gz_gnu_files,
+        bcj_filtered_bytes: outcome.stats.bcj_filtered_bytes,
         patched_files: outcome.stats.patched_files,
         patch_bytes: outcome.stats.patch_bytes,
         patch_saved_bytes: outcome.stats.patch_saved_bytes,
@@ -312,6 +315,12 @@ pub fn text(s: &Summary) -> String {
         t.push_str(&format!(
             "  gzip files inside filesystems rebuilt on the device from their diffed text: {} ({} bytes; {} of them with GNU gzip's deflate)\n",
             s.inner_gzip_files, s.inner_gzip_bytes, s.inner_gzip_gnu_files
+        ));
+    }
+    if s.bcj_filtered_bytes > 0 {
+        t.push_str(&format!(
+            "  new bytes compressed with x86 branch targets made absolute (executables): {} bytes\n",
+            s.bcj_filtered_bytes
         ));
     }
     if s.patched_files > 0 {

@@ -26,6 +26,10 @@ const GNU_LEVELS: [u32; 2] = [9, 6];
 pub const MAX_CONTENT: u64 = 64 << 20;
 /// Smaller files are cheaper as they are.
 const MIN_FILE: u64 = 64;
+/// A new gzip file (no old version) is re-created from its text only from this size on: its
+/// text then compresses (with the other new bytes) enough better than the deflate stream to
+/// pay for the two recipes it needs (about 250 bytes).
+const MIN_NEW_FILE: u64 = 512;
 
 /// How the device re-creates a gzip file from its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,15 +51,14 @@ pub struct InnerGz {
     /// How the device re-creates the file from `content`.
     pub recreate: Recreate,
     pub content: Vec<u8>,
-    /// The old version's compressed bytes as ranges of the source content.
-    pub old_ranges: Ranges,
-    /// The old version's uncompressed content.
-    pub old_content: Vec<u8>,
+    /// The old version: its compressed bytes as ranges of the source content, and its
+    /// uncompressed content. `None` for a new file.
+    pub old: Option<(Ranges, Vec<u8>)>,
 }
 
-/// Finds the gzip files of the target filesystem that changed from an old gzip version at
-/// the same path and that zlib (or, with `gnu_gzip`, GNU gzip's deflate) re-creates byte for
-/// byte. `target` and `source` are the contents `finder` was made for.
+/// Finds the gzip files of the target filesystem that changed from an old gzip version, or are
+/// new (from [`MIN_NEW_FILE`] bytes on), and that zlib (or, with `gnu_gzip`, GNU gzip's deflate)
+/// re-creates byte for byte. `target` and `source` are the contents `finder` was made for.
 pub fn find(
     target: &[u8],
     source: &[u8],
@@ -69,9 +72,9 @@ pub fn find(
         if len != file.size || !(MIN_FILE..=MAX_CONTENT).contains(&len) {
             continue;
         }
-        let Some(old_ranges) = file.old else {
+        if file.old.is_none() && len < MIN_NEW_FILE {
             continue;
-        };
+        }
         let &(first, first_len) = file.target.first().expect("len > 0");
         let head = &target[first as usize..(first + first_len.min(3)) as usize];
         if !is_gzip(head) {
@@ -79,11 +82,20 @@ pub fn find(
         }
         let new_bytes = gather(target, file.target);
         let new_bytes = new_bytes.as_slice();
-        let old_bytes = gather(source, old_ranges);
-        if old_bytes == new_bytes || !is_gzip(&old_bytes) {
-            continue;
-        }
-        let (Some(content), Some(old_content)) = (gunzip(new_bytes), gunzip(&old_bytes)) else {
+        let old = match file.old {
+            Some(old_ranges) => {
+                let old_bytes = gather(source, old_ranges);
+                if old_bytes == new_bytes || !is_gzip(&old_bytes) {
+                    continue;
+                }
+                let Some(old_content) = gunzip(&old_bytes) else {
+                    continue;
+                };
+                Some((old_ranges.clone(), old_content))
+            }
+            None => None,
+        };
+        let Some(content) = gunzip(new_bytes) else {
             continue;
         };
         let recreate = match content::reproduce_gzip(&content, new_bytes, &LEVELS) {
@@ -102,8 +114,7 @@ pub fn find(
             bytes: new_bytes.to_vec(),
             recreate,
             content,
-            old_ranges: old_ranges.clone(),
-            old_content,
+            old,
         });
     }
     found

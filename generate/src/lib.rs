@@ -135,6 +135,8 @@ pub struct Stats {
     pub inner_gz_bytes: u64,
     /// Of those, the files re-created with GNU gzip's deflate (zlib makes other bytes).
     pub inner_gz_gnu_files: usize,
+    /// Bytes of the plain new-bytes stream compressed after the x86 branch filter (0: not).
+    pub bcj_filtered_bytes: u64,
     /// Changed files inside target filesystems rebuilt with a bsdiff patch, their size, the
     /// patches' size, and what the patches saved against zstd with the old version as basis.
     pub patched_files: usize,
@@ -338,11 +340,14 @@ pub const SEGMENT_LIMIT: u64 = 8 << 20;
 const HOW_NEW: &str = "new bytes, compressed";
 const HOW_ZSTD_BASIS: &str = "zstd against the old version";
 const HOW_GZIP: &str = "gzip re-created from its text, diffed against the old text";
+const HOW_GZIP_NEW: &str = "new gzip file re-created from its text, compressed";
 const HOW_BSDIFF: &str = "bsdiff patch of the old version";
 
 /// Window of the new-bytes stream's zstd frame (16 MiB: the device reserves
 /// min(window, content) from its 48 MiB budget).
 const NEW_STREAM_WINDOW_LOG: u32 = 24;
+/// Smallest plain new-bytes stream the x86 branch filter is tried on.
+const BCJ_MIN_STREAM: usize = 64 * 1024;
 /// Bytes of the token basis of the new-bytes stream in the gzip profile.
 const TOKEN_BASIS: usize = 4096;
 /// Window limit of segment frames (their basis plus data is at most [`SEGMENT_LIMIT`]).
@@ -350,6 +355,11 @@ pub(crate) const SEGMENT_WINDOW_LOG: u32 = 23;
 
 /// New bytes with references go to segments in pieces of at most this size.
 const REFERENCED_CHUNK: u64 = 1 << 20;
+
+/// Data of new files (no old version) at least this long goes to the plain new-bytes stream
+/// even when it sits between changed bytes (shorter runs stay with their neighbours: a piece
+/// of its own costs two recipes).
+const NEW_FILE_SPAN: u64 = 16 * 1024;
 
 /// Matches shorter than this next to referenced new bytes become new bytes themselves.
 const ABSORB_MATCH: u64 = 256 * 1024;
@@ -560,6 +570,38 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// New bytes `bytes[from..to]` (at `base` in the target content) with references into
+    /// the old versions of what they belong to: in chunks, so that a large changed file still
+    /// fits a segment together with its old version.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_referenced(
+        &mut self,
+        bytes: &[u8],
+        base: u64,
+        from: u64,
+        to: u64,
+        f: &ReferenceFinder,
+        source: usize,
+        out: &mut Vec<Part>,
+    ) -> Result<(), Error> {
+        let mut at = from;
+        while at < to {
+            let n = (to - at).min(REFERENCED_CHUNK);
+            let chunk = &bytes[at as usize..(at + n) as usize];
+            let refs = f.find(base + at, n);
+            let part = self.push_referenced(chunk, source, refs)?;
+            if let Part::New { stream, .. } = part {
+                let how = if stream == 0 { HOW_NEW } else { HOW_ZSTD_BASIS };
+                for (path, len) in f.owners(base + at, n) {
+                    self.note_cost(path, how, stream, len);
+                }
+            }
+            push_part(out, part);
+            at += n;
+        }
+        Ok(())
+    }
+
     /// Plans `data` by block matching; new bytes go to a new-bytes stream, with references
     /// into `finder`'s source content when one is given. `base` is the offset of `data` in
     /// the content `finder` was made for.
@@ -603,23 +645,29 @@ impl<'a> Planner<'a> {
                     let bytes = &data[start as usize..(start + len) as usize];
                     match finder {
                         Some((f, source)) => {
-                            // In chunks, so that a large changed file still fits a segment
-                            // together with its old version.
+                            // Data of new files goes to the plain stream, the rest in pieces
+                            // against their old versions.
                             let mut at = 0u64;
-                            while at < len {
-                                let n = (len - at).min(REFERENCED_CHUNK);
-                                let chunk = &bytes[at as usize..(at + n) as usize];
-                                let refs = f.find(base + start + at, n);
-                                let part = self.push_referenced(chunk, source, refs)?;
-                                if let Part::New { stream, .. } = part {
-                                    let how = if stream == 0 { HOW_NEW } else { HOW_ZSTD_BASIS };
-                                    for (path, len) in f.owners(base + start + at, n) {
-                                        self.note_cost(path, how, stream, len);
-                                    }
+                            let spans = f.new_file_spans(base + start, len, NEW_FILE_SPAN);
+                            for (span_at, span_len) in spans {
+                                self.plan_referenced(
+                                    bytes,
+                                    base + start,
+                                    at,
+                                    span_at,
+                                    f,
+                                    source,
+                                    out,
+                                )?;
+                                let span = &bytes[span_at as usize..(span_at + span_len) as usize];
+                                let part = self.push_new(span)?;
+                                for (path, n) in f.owners(base + start + span_at, span_len) {
+                                    self.note_cost(path, HOW_NEW, 0, n);
                                 }
                                 push_part(out, part);
-                                at += n;
+                                at = span_at + span_len;
                             }
+                            self.plan_referenced(bytes, base + start, at, len, f, source, out)?;
                             continue;
                         }
                         None => self.push_new_noted(bytes)?,
@@ -672,22 +720,13 @@ impl<'a> Planner<'a> {
         let mut claimed = Vec::new();
         let mut pending = Vec::new();
         for f in files {
-            let cost = (f.content.len() + f.old_content.len()) as u64;
-            if cost > SEGMENT_LIMIT / 2 {
+            let old_len = f.old.as_ref().map_or(0, |(_, c)| c.len());
+            let cost = (f.content.len() + old_len) as u64;
+            if f.old.is_some() && cost > SEGMENT_LIMIT / 2 {
                 continue; // too large for one segment: planned as plain bytes
             }
             let file_item = item_of(&f.bytes);
             let content_item = item_of(&f.content);
-            // The old file, then its content on the device.
-            let old_item = self.old_file(source, &f.old_ranges)?;
-            let old_content_item = item_of(&f.old_content);
-            self.builder.add_recipe(
-                old_content_item,
-                Recipe::ZlibDecompression {
-                    container: codec::zlib::Container::Gzip,
-                    compressed: old_item,
-                },
-            )?;
             let recipe = match f.recreate {
                 inner_gz::Recreate::Zlib(params) => Recipe::ZlibCompression {
                     container: params.container,
@@ -706,12 +745,39 @@ impl<'a> Planner<'a> {
             if matches!(f.recreate, inner_gz::Recreate::GnuGzip(_)) {
                 self.stats.inner_gz_gnu_files += 1;
             }
-            let in_a_basis = self.segments.iter().any(|s| match &s.basis {
-                Basis::Items(items) => items.iter().any(|(i, _)| *i == content_item),
-                Basis::Source { .. } => false,
-            });
-            if content_item == old_content_item || in_a_basis {
-                continue; // the content is made already (only its compression changed)
+            // Whether the content is made already: by another file's plan (the same text
+            // twice), or as the old text in a basis (only the compression changed).
+            let made = |planner: &Self, pending: &[(Item, Vec<Part>)]| {
+                pending.iter().any(|(i, _)| *i == content_item)
+                    || planner.segments.iter().any(|s| match &s.basis {
+                        Basis::Items(items) => items.iter().any(|(i, _)| *i == content_item),
+                        Basis::Source { .. } => false,
+                    })
+            };
+            let Some((old_ranges, old_content)) = f.old else {
+                // A new file: its text joins the plain new bytes (with the other new files,
+                // whose texts often share much).
+                if made(self, &pending) {
+                    continue;
+                }
+                let len = f.content.len() as u64;
+                let part = self.push_new(&f.content)?;
+                self.note_cost(Some(&f.path), HOW_GZIP_NEW, 0, len);
+                pending.push((content_item, vec![part]));
+                continue;
+            };
+            // The old file, then its content on the device.
+            let old_item = self.old_file(source, &old_ranges)?;
+            let old_content_item = item_of(&old_content);
+            self.builder.add_recipe(
+                old_content_item,
+                Recipe::ZlibDecompression {
+                    container: codec::zlib::Container::Gzip,
+                    compressed: old_item,
+                },
+            )?;
+            if content_item == old_content_item || made(self, &pending) {
+                continue;
             }
             // Its content joins the current gzip-content segment, or starts one.
             let len = f.content.len() as u64;
@@ -730,9 +796,9 @@ impl<'a> Planner<'a> {
             let seg = self.segments.last_mut().expect("just ensured");
             let offset = seg.data.len() as u64;
             seg.data.extend_from_slice(&f.content);
-            seg.basis_len += f.old_content.len() as u64;
+            seg.basis_len += old_content.len() as u64;
             if let Basis::Items(items) = &mut seg.basis {
-                items.push((old_content_item, f.old_content));
+                items.push((old_content_item, old_content));
             }
             self.stats.new_bytes += len;
             self.note_cost(Some(&f.path), HOW_GZIP, stream, len);
@@ -1231,6 +1297,8 @@ fn create_checked(
     let mut frame_of_stream: Vec<Option<usize>> = vec![None; planner.segments.len() + 1];
     let mut stream_items: Vec<Item> = vec![Item::EMPTY; planner.segments.len() + 1];
     let mut stream0_basis: Option<Item> = None;
+    // The plain stream after the x86 branch filter, when that compresses better.
+    let mut stream0_filtered: Option<Vec<u8>> = None;
     let segments = std::mem::take(&mut planner.segments);
     let mut basis_items: Vec<Option<Item>> = vec![None; segments.len()];
     let mut jobs: Vec<EncodeJob> = Vec::new();
@@ -1249,6 +1317,24 @@ fn create_checked(
                 .filter(|&(_, n)| n > 0)
                 .map(Some),
         };
+        // Executables among the new bytes compress better with their branch targets made
+        // absolute (diffgen's applier undoes it with `bcj_x86_decode`); a quick level-3
+        // comparison decides, since the filter costs a little on other data.
+        if options.profile == Profile::Extended && new_bytes.len() >= BCJ_MIN_STREAM {
+            let filtered = codec::bcj::encode(new_bytes);
+            let quick = |data: &[u8]| {
+                codec::zstd::compress_with_prefix(data, &[], 3, NEW_STREAM_WINDOW_LOG)
+                    .map(|f| f.len())
+            };
+            let plain_len =
+                quick(new_bytes).map_err(io_at("cannot compress new bytes", &options.work_dir))?;
+            let filtered_len =
+                quick(&filtered).map_err(io_at("cannot compress new bytes", &options.work_dir))?;
+            if filtered != new_bytes && filtered_len * 100 < plain_len * 99 {
+                planner.stats.bcj_filtered_bytes = new_bytes.len() as u64;
+                stream0_filtered = Some(filtered);
+            }
+        }
         match token {
             Some(basis) => {
                 let basis_ranges = match basis {
@@ -1261,7 +1347,7 @@ fn create_checked(
                 stream_items[0] = item_of(new_bytes);
                 jobs.push(EncodeJob {
                     stream: 0,
-                    data: new_bytes,
+                    data: stream0_filtered.as_deref().unwrap_or(new_bytes),
                     basis: JobBasis::Regions(basis_ranges),
                     window_log: NEW_STREAM_WINDOW_LOG,
                 });
@@ -1393,13 +1479,31 @@ fn create_checked(
             } else {
                 basis_items[stream - 1]
             };
-            planner.builder.add_recipe(
-                stream_items[stream],
-                Recipe::ZstdDecompression {
-                    compressed: frame_items[*frame],
-                    basis,
-                },
-            )?;
+            match (stream, &stream0_filtered) {
+                (0, Some(filtered)) => {
+                    let filtered_item = item_of(filtered);
+                    planner.builder.add_recipe(
+                        filtered_item,
+                        Recipe::ZstdDecompression {
+                            compressed: frame_items[*frame],
+                            basis,
+                        },
+                    )?;
+                    planner.builder.add_recipe(
+                        stream_items[0],
+                        Recipe::BcjX86Decode {
+                            filtered: filtered_item,
+                        },
+                    )?;
+                }
+                _ => planner.builder.add_recipe(
+                    stream_items[stream],
+                    Recipe::ZstdDecompression {
+                        compressed: frame_items[*frame],
+                        basis,
+                    },
+                )?,
+            }
         }
     }
     let stream_bytes = |stream: usize| -> &[u8] {

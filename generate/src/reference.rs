@@ -94,6 +94,41 @@ impl ReferenceFinder {
         })
     }
 
+    /// The parts of `[start, start + len)` of the target content that are data of files
+    /// without an old version, each at least `min` bytes, as `(offset from start, length)`
+    /// in order. Such bytes have nothing to be compressed against, so the planner puts them
+    /// in the plain new-bytes stream with the other new files.
+    pub fn new_file_spans(&self, start: u64, len: u64, min: u64) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let Some(ext) = &self.ext else {
+            return out;
+        };
+        let bs = ext.block_size;
+        let end = start + len;
+        let from = ext
+            .target_runs
+            .partition_point(|r| r.0 <= start / bs)
+            .saturating_sub(1);
+        for &(run_start, run_len, file, _) in &ext.target_runs[from..] {
+            let (a, b) = (
+                (run_start * bs).max(start),
+                ((run_start + run_len) * bs).min(end),
+            );
+            if run_start * bs >= end {
+                break;
+            }
+            if a >= b || ext.old_versions[file].is_some() {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if last.0 + last.1 == a - start => last.1 += b - a,
+                _ => out.push((a - start, b - a)),
+            }
+        }
+        out.retain(|&(_, l)| l >= min);
+        out
+    }
+
     /// The bytes `[start, start + len)` of the target content split by owner: each piece's
     /// length and the path of the file whose data it is (`None`: metadata, free space, or not
     /// a filesystem).

@@ -534,6 +534,75 @@ fn changed_gzip_files_inside_the_filesystem_are_rebuilt_from_their_text() {
     assert!(sizes[1] < 8_000, "zstd profile: {} bytes", sizes[1]);
 }
 
+/// Package installation: new files without old versions. New executables are compressed with
+/// their branch targets made absolute (zstd profile), and new gzip files are re-created from
+/// their text, which compresses with the other new bytes.
+#[test]
+fn new_executables_and_new_gzip_files_are_compressed_as_what_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    // x86-64-like code: calls to a few functions and loads of a few globals from everywhere.
+    let program = {
+        let mut out = b"\x7fELF\x02\x01\x01\x00".to_vec();
+        let r = noise(200_000, 31);
+        let mut i = 0;
+        while out.len() < 300_000 {
+            let k = usize::from(r[i % r.len()]);
+            i += 1;
+            let (code, target): (&[u8], i64) = match k % 3 {
+                0 => (&[0xE8], 0x1_0000 + (k as i64 % 5) * 0x340),
+                1 => (&[0x48, 0x8D, 0x05], 0x8_0000 + (k as i64 % 9) * 8),
+                _ => (&[0x48, 0x89, 0xC7, 0x31, 0xC0], -1),
+            };
+            out.extend_from_slice(code);
+            if target >= 0 {
+                let next = out.len() as i64 + 4;
+                out.extend_from_slice(&((target - next) as i32).to_le_bytes());
+            }
+        }
+        out
+    };
+    let changelog: Vec<u8> = (0..400)
+        .flat_map(|v| {
+            format!("newpkg ({v}.0-1) stable; urgency=medium\n\n  * New upstream release {v}.\n\n -- Maintainer <m@example.org>  Mon, 0{} Jan 2024\n\n", v % 9 + 1)
+                .into_bytes()
+        })
+        .collect();
+    let base = vec![
+        ("usr/bin/old", noise(100_000, 32)),
+        ("usr/share/doc/base/README", b"unchanged\n".repeat(300)),
+    ];
+    let mut added = base.clone();
+    added.push(("usr/bin/newprog", program));
+    added.push((
+        "usr/share/doc/newpkg/changelog.Debian.gz",
+        gzip_9n(&changelog),
+    ));
+    let (s, t) = filesystem_release_pair(dir.path(), [base, added]);
+    for profile in [Profile::Gzip, Profile::Extended] {
+        let d = dir.path().join(format!("{profile:?}.diff"));
+        let o = create(&s, &t, &d, &Options::new(profile, dir.path().join("w"))).unwrap();
+        assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+        assert_eq!(o.stats.inner_gz_files, 1, "{profile:?}: {:?}", o.stats);
+        let (archive, _) = delta::read_path(&d, &delta::ReadLimits::default()).unwrap();
+        let uses_bcj = archive
+            .recipe_sets
+            .iter()
+            .flat_map(|set| &set.recipes)
+            .any(|r| matches!(r, Recipe::BcjX86Decode { .. }));
+        match profile {
+            // ADU's applier has no such recipe.
+            Profile::Gzip => {
+                assert!(!uses_bcj);
+                assert_eq!(o.stats.bcj_filtered_bytes, 0);
+            }
+            Profile::Extended => {
+                assert!(uses_bcj, "{:?}", o.stats);
+                assert!(o.stats.bcj_filtered_bytes > 300_000, "{:?}", o.stats);
+            }
+        }
+    }
+}
+
 /// A rebuilt executable: every embedded address moves by the same amount. bsdiff's byte-wise
 /// differences are mostly zeros there, where zstd sees changed literals everywhere.
 #[test]

@@ -382,6 +382,14 @@ impl<'a> Kitchen<'a> {
                 self.count(recipe);
                 label(Box::new(ExactLen::new(gzip, len)))
             }
+            Recipe::BcjX86Decode { filtered } => {
+                let input = ExactLen::new(self.stream(filtered)?, filtered.length());
+                self.count(recipe);
+                label(Box::new(ExactLen::new(
+                    codec::bcj::Decoder::new(input),
+                    len,
+                )))
+            }
             Recipe::ZstdDecompression { compressed, basis } => {
                 label(self.zstd_decompression(item, recipe, compressed, basis.as_ref())?)
             }
