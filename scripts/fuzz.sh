@@ -42,6 +42,7 @@ all_targets=(
   codec:decoders
   codec:bsdiff_roundtrip
   codec:gnu_gzip
+  codec:bcj
   ext4:ext4_map
 )
 if [ -n "${FUZZ_TARGETS:-}" ]; then

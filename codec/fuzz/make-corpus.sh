@@ -6,7 +6,8 @@
 #   corpus/bspatch           BSDIFF40 patches against the fixed old file (written here in
 #                            Python, and by `bsdiff` too when it is installed);
 #   corpus/bsdiff_roundtrip  <old share byte><old><new> pairs;
-#   corpus/gnu_gzip          <level byte><write-size byte><content>: text, binary, zeros.
+#   corpus/gnu_gzip          <level byte><write-size byte><content>: text, binary, zeros;
+#   corpus/bcj               <read-size byte><data>: x86-64-like code, text, binary.
 # The fixed old file / zstd basis is codec_fuzz::old() (src/lib.rs); it is rebuilt here
 # identically. Needs python3; zstd and GNU cpio are used when present.
 set -euo pipefail
@@ -15,7 +16,7 @@ root="$(cd "$here/../.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$here/corpus/decoders" "$here/corpus/bspatch" "$here/corpus/bsdiff_roundtrip" \
-  "$here/corpus/gnu_gzip"
+  "$here/corpus/gnu_gzip" "$here/corpus/bcj"
 
 python3 - "$here/corpus" "$work" <<'PY'
 import bz2, gzip, os, struct, sys, zlib
@@ -112,6 +113,15 @@ put("gnu_gzip", "text-9", bytes([5, 3]) + old * 20)
 put("gnu_gzip", "text-6", bytes([2, 200]) + n["edit"])
 put("gnu_gzip", "binary-4", bytes([0, 1]) + n["binary"])
 put("gnu_gzip", "zeros-8", bytes([4, 50]) + n["zeros"])
+# --- bcj --------------------------------------------------------------------------------
+code = bytearray()
+for k in range(2000):
+    code += bytes([0xE8]) + struct.pack("<i", 0x4000 - len(code) - 5)
+    code += bytes([0x48, 0x8D, 0x05]) + struct.pack("<i", -0x100 - k)
+    code += bytes([0x8B, 0x05, 0xFF, 0xFF, 0xFF, 0x7F, 0x90])
+put("bcj", "code", bytes([3]) + bytes(code))
+put("bcj", "text", bytes([1]) + old)
+put("bcj", "binary", bytes([200]) + n["binary"])
 PY
 
 # zstd streams (plain, with a content checksum, and deltas against the fixed basis).
@@ -146,6 +156,6 @@ if command -v cpio >/dev/null; then
     done
   done
 fi
-for t in decoders bspatch bsdiff_roundtrip gnu_gzip; do
+for t in decoders bspatch bsdiff_roundtrip gnu_gzip bcj; do
   echo "codec/fuzz/corpus/$t: $(ls "$here/corpus/$t" | wc -l) files, $(du -sh "$here/corpus/$t" | cut -f1)"
 done
