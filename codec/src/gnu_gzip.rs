@@ -1076,12 +1076,16 @@ impl<W: Write> Write for GzipWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.crc.update(data);
         self.size += data.len() as u64;
-        self.pending.extend_from_slice(data);
-        let mut input = &self.pending[..];
-        self.deflate.run(&mut input, false);
-        let used = self.pending.len() - input.len();
-        self.pending.drain(..used);
-        self.drain()?;
+        // A window at a time, so that what waits for a whole read stays below two windows
+        // whatever the size of one write.
+        for piece in data.chunks(WINDOW_SIZE) {
+            self.pending.extend_from_slice(piece);
+            let mut input = &self.pending[..];
+            self.deflate.run(&mut input, false);
+            let used = self.pending.len() - input.len();
+            self.pending.drain(..used);
+            self.drain()?;
+        }
         Ok(data.len())
     }
 
