@@ -383,8 +383,9 @@ impl Deflate {
         }
     }
 
-    /// gzip's `fill_window`, reading from `input` as from a regular file (`at_end`: no more
-    /// input will come, so a short read means the end).
+    /// gzip's `fill_window`: slides the window when due, then reads from `input` as from a
+    /// regular file (a short read is the end of the input; [`Deflate::run`] calls it only
+    /// when `input` holds a whole read or all that is left).
     fn fill_window(&mut self, input: &mut &[u8]) {
         let (more, slide) = self.fill_need();
         if slide {

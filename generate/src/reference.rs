@@ -270,7 +270,7 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
     // Old versions by path; then by the path's shape with version numbers blanked
     // (`/lib/modules/6.1.0-17/...` is `/lib/modules/6.1.0-18/...` of the next release); then by
     // file name (a file moved to another folder). Shapes and names that several source files
-    // share are ambiguous and not used.
+    // share are ambiguous and not used. Last, larger files by content ([`match_by_content`]).
     // Directories are matched too (to old directories): their blocks move when the tree
     // changes, so the same offset of the old image is no basis for them. Keys carry the kind.
     let mapped =
@@ -317,6 +317,15 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
             .map(|old| byte_ranges(&old.runs, s_block, old.size));
         old_versions.push(old);
     }
+    match_by_content(
+        &t_scan.files,
+        &s_scan.files,
+        target,
+        source,
+        block_size,
+        s_block,
+        &mut old_versions,
+    );
     target_runs.sort_unstable();
     Ok(ExtPair {
         block_size,
@@ -325,6 +334,115 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
         target_files,
         target_paths,
     })
+}
+
+/// Files smaller than this are not matched by content (their recipes would cost more than
+/// the basis saves).
+const SIMILAR_MIN: u64 = 64 * 1024;
+/// A content anchor falls on average every 2^`ANCHOR_BITS` bytes.
+const ANCHOR_BITS: u32 = 10;
+
+/// Gear table of the content-defined anchors (fixed pseudo-random values, splitmix64).
+const GEAR: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut i = 0;
+    while i < 256 {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        t[i] = z ^ (z >> 31);
+        i += 1;
+    }
+    t
+};
+
+/// Content-defined fingerprints of `ranges` of `data`: the rolling gear hash (over the last 64
+/// bytes) wherever its top [`ANCHOR_BITS`] bits are zero. The same bytes give the same
+/// fingerprints wherever they sit, so two versions of a file share most of them.
+fn fingerprints(data: &[u8], ranges: &Ranges, out: &mut Vec<u64>) {
+    let mut h = 0u64;
+    for &(off, len) in ranges {
+        for &b in &data[off as usize..(off + len) as usize] {
+            h = (h << 1).wrapping_add(GEAR[usize::from(b)]);
+            if h >> (64 - ANCHOR_BITS) == 0 {
+                out.push(h);
+            }
+        }
+    }
+}
+
+/// Old versions of renamed files: a target file of at least [`SIMILAR_MIN`] bytes that no path,
+/// version-blanked path or file name matched gets the source file that shares the most content
+/// fingerprints with it, when that is at least a quarter of its fingerprints (and 8).
+fn match_by_content(
+    t_files: &[ext4::FileEntry],
+    s_files: &[ext4::FileEntry],
+    target: &[u8],
+    source: &[u8],
+    t_block: u64,
+    s_block: u64,
+    old_versions: &mut [Option<Ranges>],
+) {
+    let regular = |f: &&ext4::FileEntry| {
+        matches!(f.kind, ext4::FileKind::Regular | ext4::FileKind::Directory)
+    };
+    let wanted: Vec<(usize, &ext4::FileEntry)> = t_files
+        .iter()
+        .filter(regular)
+        .enumerate()
+        .filter(|(i, f)| {
+            old_versions[*i].is_none() && f.kind == ext4::FileKind::Regular && f.size >= SIMILAR_MIN
+        })
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    // Every source file's fingerprints; a fingerprint that several files share points to none.
+    let candidates: Vec<&ext4::FileEntry> = s_files
+        .iter()
+        .filter(|f| f.kind == ext4::FileKind::Regular && f.size >= SIMILAR_MIN)
+        .collect();
+    let mut owner: HashMap<u64, Option<u32>> = HashMap::new();
+    let mut prints = Vec::new();
+    for (k, f) in candidates.iter().enumerate() {
+        prints.clear();
+        fingerprints(source, &byte_ranges(&f.runs, s_block, f.size), &mut prints);
+        for &p in &prints {
+            owner
+                .entry(p)
+                .and_modify(|o| {
+                    if *o != Some(k as u32) {
+                        *o = None;
+                    }
+                })
+                .or_insert(Some(k as u32));
+        }
+    }
+    for (i, f) in wanted {
+        prints.clear();
+        let ranges = byte_ranges(&f.runs, t_block, f.size);
+        fingerprints(target, &ranges, &mut prints);
+        prints.sort_unstable();
+        prints.dedup();
+        let mut hits: HashMap<u32, usize> = HashMap::new();
+        for p in &prints {
+            if let Some(Some(k)) = owner.get(p) {
+                *hits.entry(*k).or_default() += 1;
+            }
+        }
+        // The most hits; ties to the lower index, so the choice is deterministic.
+        let best = hits
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+        if let Some((k, n)) = best {
+            if n >= 8 && n * 4 >= prints.len() {
+                let old = candidates[k as usize];
+                old_versions[i] = Some(byte_ranges(&old.runs, s_block, old.size));
+            }
+        }
+    }
 }
 
 /// Inserts `value` under `key`, or marks the key ambiguous (`None`) when another file holds it.
