@@ -211,7 +211,7 @@ impl ReferenceFinder {
             for (f, in_file) in files {
                 any_file = true;
                 if let Some(ranges) = &ext.old_versions[f] {
-                    out.extend(old_window(ranges, in_file, len));
+                    out.extend(old_window(ranges, in_file, len, ext.target_files[f].1));
                 }
             }
             if any_file {
@@ -232,21 +232,26 @@ impl ReferenceFinder {
 /// How far around the same offset the basis of metadata reaches.
 const METADATA_MARGIN: u64 = 64 * 1024;
 
-/// How far around the same place of a large old version the basis reaches: inserted or
-/// removed bytes shift the rest of a file, by less than this in a point release.
+/// How far around the same place of a large old version the basis reaches, at most: inserted
+/// or removed bytes shift the rest of a file, by less than this in a point release.
 const OLD_WINDOW_MARGIN: u64 = 2 << 20;
+/// ... and at least, beyond the file's change in size (a file that kept its size has shifted
+/// by little; a smaller basis makes zstd's high levels several times faster).
+const OLD_WINDOW_MIN_MARGIN: u64 = 256 << 10;
 
 /// The part of an old version (`ranges`, in file order) that serves as basis for `len` bytes
-/// at offset `at` of the new version: the whole old file when it is small, else the same
-/// place widened by [`OLD_WINDOW_MARGIN`] on both sides. A segment must hold its basis within
-/// the device's zstd memory, which a whole large file would not fit.
-fn old_window(ranges: &Ranges, at: u64, len: u64) -> Ranges {
+/// at offset `at` of the new version, `new_size` bytes long: the whole old file when it is
+/// small, else the same place widened on both sides by the file's change in size plus
+/// [`OLD_WINDOW_MIN_MARGIN`], at most [`OLD_WINDOW_MARGIN`]. A segment must hold its basis
+/// within the device's zstd memory, which a whole large file would not fit.
+fn old_window(ranges: &Ranges, at: u64, len: u64, new_size: u64) -> Ranges {
     let total: u64 = ranges.iter().map(|r| r.1).sum();
     if total <= 2 * OLD_WINDOW_MARGIN {
         return ranges.clone();
     }
-    let from = at.saturating_sub(OLD_WINDOW_MARGIN).min(total);
-    let to = (at + len + OLD_WINDOW_MARGIN).min(total);
+    let margin = (total.abs_diff(new_size) + OLD_WINDOW_MIN_MARGIN).min(OLD_WINDOW_MARGIN);
+    let from = at.saturating_sub(margin).min(total);
+    let to = (at + len + margin).min(total);
     let mut out = Ranges::new();
     let mut pos = 0u64;
     for &(off, n) in ranges {
@@ -513,11 +518,12 @@ mod tests {
     #[test]
     fn large_old_versions_give_a_window_around_the_same_place() {
         let small: Ranges = vec![(0, 1000), (5000, 1000)];
-        assert_eq!(old_window(&small, 500, 10), small);
+        assert_eq!(old_window(&small, 500, 10, 2000), small);
         let m = OLD_WINDOW_MARGIN;
-        // A 10 MiB old file in two pieces; new bytes at 6 MiB.
+        // A 10 MiB old file in two pieces; new bytes at 6 MiB of a new version that grew by
+        // 3 MiB: the widest window.
         let big: Ranges = vec![(0, 5 << 20), (100 << 20, 5 << 20)];
-        let w = old_window(&big, 6 << 20, 4096);
+        let w = old_window(&big, 6 << 20, 4096, 13 << 20);
         assert_eq!(
             w,
             vec![
@@ -528,7 +534,20 @@ mod tests {
         let total: u64 = w.iter().map(|r| r.1).sum();
         assert_eq!(total, 2 * m + 4096);
         // Near the end: clipped.
-        assert_eq!(old_window(&big, 10 << 20, 4096), vec![((105 << 20) - m, m)]);
+        assert_eq!(
+            old_window(&big, 10 << 20, 4096, 13 << 20),
+            vec![((105 << 20) - m, m)]
+        );
+        // The same size: the narrowest window; 1,000 bytes longer: that much wider.
+        let n = OLD_WINDOW_MIN_MARGIN;
+        assert_eq!(
+            old_window(&big, 6 << 20, 4096, 10 << 20),
+            vec![((100 << 20) + (1 << 20) - n, 2 * n + 4096)]
+        );
+        assert_eq!(
+            old_window(&big, 6 << 20, 4096, (10 << 20) + 1000),
+            vec![((100 << 20) + (1 << 20) - n - 1000, 2 * (n + 1000) + 4096)]
+        );
     }
 
     #[test]
