@@ -605,6 +605,46 @@ fn bcj_x86_decode_undoes_the_branch_filter() {
     ));
 }
 
+/// Compressors reading from compressors are all open at once; each takes its share of the
+/// memory budget, so a delta nesting a hundred of them is refused, not allowed to grow.
+#[test]
+fn nested_compressors_count_against_the_memory_budget() {
+    let source = text(40, 2000);
+    let mut layers = vec![source.clone()];
+    for _ in 0..120 {
+        let next = codec::gnu_gzip::gzip_bytes(9, layers.last().unwrap()).unwrap();
+        layers.push(next);
+    }
+    let target = layers.last().unwrap().clone();
+    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Extended);
+    for pair in layers.windows(2) {
+        b.add_recipe(
+            item(&pair[1]),
+            Recipe::GnuGzipCompression {
+                level: 9,
+                uncompressed: item(&pair[0]),
+            },
+        )
+        .unwrap();
+    }
+    let bytes = b.to_bytes().unwrap();
+    let err = apply_bytes(&source, &bytes, &ApplyOptions::default()).unwrap_err();
+    assert!(matches!(err, ApplyError::MemoryLimit { .. }), "{err}");
+    // Ten of them fit.
+    let mut b = DeltaBuilder::new(item(&layers[10]), item(&source), Profile::Extended);
+    for pair in layers[..11].windows(2) {
+        b.add_recipe(
+            item(&pair[1]),
+            Recipe::GnuGzipCompression {
+                level: 9,
+                uncompressed: item(&pair[0]),
+            },
+        )
+        .unwrap();
+    }
+    check(&source, &b, &layers[10]);
+}
+
 #[test]
 fn nested_archives_contribute_pantry_and_cookbook() {
     let source = noise(16, 30_000);

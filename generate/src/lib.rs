@@ -671,6 +671,13 @@ impl<'a> Planner<'a> {
                             let mut at = 0u64;
                             let spans = f.new_file_spans(base + start, len, NEW_FILE_SPAN);
                             for (span_at, span_len) in spans {
+                                // Runs of a corrupt image may overlap: never go back.
+                                let span_end = span_at + span_len;
+                                if span_end <= at {
+                                    continue;
+                                }
+                                let span_at = span_at.max(at);
+                                let span_len = span_end - span_at;
                                 self.plan_referenced(
                                     bytes,
                                     base + start,

@@ -28,6 +28,14 @@ use crate::zstd_frame;
 /// Memory reserved for a bspatch: three bzip2 decoders with 900k blocks (~3.7 MB each in
 /// libbzip2's fast mode) and buffers.
 pub const BSPATCH_MEMORY: u64 = 12 << 20;
+/// Memory reserved for a deflate compressor (zlib with memLevel 9: window, hash chains and
+/// symbol buffer, about 400 KiB; GNU gzip's, about 330 KiB) and its buffers. Streams nest (a
+/// compressor reading from a compressor), so every open one counts.
+pub const DEFLATE_MEMORY: u64 = 512 << 10;
+/// Memory reserved for an inflater (32 KiB window, tables, buffers).
+pub const INFLATE_MEMORY: u64 = 64 << 10;
+/// Memory reserved for the x86 filter's decoder (its 64 KiB buffer).
+pub const BCJ_MEMORY: u64 = 80 << 10;
 /// Memory reserved for a zstd decoder besides its window and basis (context, input buffer,
 /// two blocks of slack).
 const ZSTD_DECODER_OVERHEAD: u64 = 512 << 10;
@@ -342,18 +350,24 @@ impl<'a> Kitchen<'a> {
                 container,
                 compressed,
             } => {
+                let memory = self
+                    .budget
+                    .reserve(INFLATE_MEMORY, &format!("zlib_decompression making {item}"))?;
                 let input = ExactLen::new(self.stream(compressed)?, compressed.length());
                 self.count(recipe);
-                label(Box::new(ExactLen::new(
-                    codec::zlib::inflater(*container, input, false),
-                    len,
-                )))
+                label(Box::new(WithReservation {
+                    inner: ExactLen::new(codec::zlib::inflater(*container, input, false), len),
+                    _memory: memory,
+                }))
             }
             Recipe::ZlibCompression {
                 container,
                 level,
                 uncompressed,
             } => {
+                let memory = self
+                    .budget
+                    .reserve(DEFLATE_MEMORY, &format!("zlib_compression making {item}"))?;
                 let input = ExactLen::new(self.stream(uncompressed)?, uncompressed.length());
                 let params = DeflateParams {
                     container: *container,
@@ -366,12 +380,19 @@ impl<'a> Kitchen<'a> {
                         source: e,
                     })?;
                 self.count(recipe);
-                label(Box::new(ExactLen::new(deflate, len)))
+                label(Box::new(WithReservation {
+                    inner: ExactLen::new(deflate, len),
+                    _memory: memory,
+                }))
             }
             Recipe::GnuGzipCompression {
                 level,
                 uncompressed,
             } => {
+                let memory = self.budget.reserve(
+                    DEFLATE_MEMORY,
+                    &format!("gnu_gzip_compression making {item}"),
+                )?;
                 let input = ExactLen::new(self.stream(uncompressed)?, uncompressed.length());
                 let gzip =
                     DeflateReader::gnu_gzip(*level, input).map_err(|e| ApplyError::Produce {
@@ -380,15 +401,21 @@ impl<'a> Kitchen<'a> {
                         source: e,
                     })?;
                 self.count(recipe);
-                label(Box::new(ExactLen::new(gzip, len)))
+                label(Box::new(WithReservation {
+                    inner: ExactLen::new(gzip, len),
+                    _memory: memory,
+                }))
             }
             Recipe::BcjX86Decode { filtered } => {
+                let memory = self
+                    .budget
+                    .reserve(BCJ_MEMORY, &format!("bcj_x86_decode making {item}"))?;
                 let input = ExactLen::new(self.stream(filtered)?, filtered.length());
                 self.count(recipe);
-                label(Box::new(ExactLen::new(
-                    codec::bcj::Decoder::new(input),
-                    len,
-                )))
+                label(Box::new(WithReservation {
+                    inner: ExactLen::new(codec::bcj::Decoder::new(input), len),
+                    _memory: memory,
+                }))
             }
             Recipe::ZstdDecompression { compressed, basis } => {
                 label(self.zstd_decompression(item, recipe, compressed, basis.as_ref())?)
@@ -516,7 +543,8 @@ impl<'a> Kitchen<'a> {
 
     /// Writes `item` to a spill file and returns it as a random-access source. The spill is
     /// not hashed: the target's hash check at the end covers every intermediate, and only when
-    /// it fails are the spills checked ([`Kitchen::first_wrong_spill`]) to name the culprit.
+    /// that check or a recipe fails are the spills checked ([`Kitchen::first_wrong_spill`]) to
+    /// name the culprit.
     fn spill(&self, item: &Item) -> Result<SharedAt, ApplyError> {
         let spill = self.temp.spill().map_err(|source| ApplyError::TempFile {
             dir: self.temp.dir().display().to_string(),

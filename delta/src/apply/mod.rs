@@ -384,7 +384,18 @@ pub fn apply(
         source: e,
     };
     let mut pending = temp::PendingOutput::create(output).map_err(output_err)?;
-    let made = write_target(&kitchen, &archive.target, &mut pending.file, output)?;
+    let made = match write_target(&kitchen, &archive.target, &mut pending.file, output) {
+        Ok(made) => made,
+        // A decoder that fails on an intermediate (a patch, a basis) may have been fed a
+        // wrong spill: name the spill then, it is the cause.
+        Err(e @ ApplyError::Produce { .. }) => {
+            return Err(match kitchen.first_wrong_spill() {
+                Some((expected, actual)) => ApplyError::ItemMismatch { expected, actual },
+                None => e,
+            })
+        }
+        Err(e) => return Err(e),
+    };
     if made != archive.target {
         if let Some((expected, actual)) = kitchen.first_wrong_spill() {
             return Err(ApplyError::ItemMismatch { expected, actual });
