@@ -615,33 +615,26 @@ fn nested_compressors_count_against_the_memory_budget() {
         let next = codec::gnu_gzip::gzip_bytes(9, layers.last().unwrap()).unwrap();
         layers.push(next);
     }
-    let target = layers.last().unwrap().clone();
-    let mut b = DeltaBuilder::new(item(&target), item(&source), Profile::Extended);
-    for pair in layers.windows(2) {
-        b.add_recipe(
-            item(&pair[1]),
-            Recipe::GnuGzipCompression {
-                level: 9,
-                uncompressed: item(&pair[0]),
-            },
-        )
-        .unwrap();
-    }
-    let bytes = b.to_bytes().unwrap();
+    // A delta making layer `n` from the source through `n` nested compressions.
+    let nested = |n: usize| {
+        let mut b = DeltaBuilder::new(item(&layers[n]), item(&source), Profile::Extended);
+        for pair in layers[..=n].windows(2) {
+            b.add_recipe(
+                item(&pair[1]),
+                Recipe::GnuGzipCompression {
+                    level: 9,
+                    uncompressed: item(&pair[0]),
+                },
+            )
+            .unwrap();
+        }
+        b
+    };
+    let bytes = nested(120).to_bytes().unwrap();
     let err = apply_bytes(&source, &bytes, &ApplyOptions::default()).unwrap_err();
     assert!(matches!(err, ApplyError::MemoryLimit { .. }), "{err}");
     // Ten of them fit.
-    let mut b = DeltaBuilder::new(item(&layers[10]), item(&source), Profile::Extended);
-    for pair in layers[..11].windows(2) {
-        b.add_recipe(
-            item(&pair[1]),
-            Recipe::GnuGzipCompression {
-                level: 9,
-                uncompressed: item(&pair[0]),
-            },
-        )
-        .unwrap();
-    }
+    let b = nested(10);
     check(&source, &b, &layers[10]);
 }
 
