@@ -43,6 +43,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 # shellcheck source=lib/pack-rootfs-swu.sh
 . "$here/lib/pack-rootfs-swu.sh"
+# shellcheck source=lib/timed.sh
+. "$here/lib/timed.sh"
 work=${1:-$(mktemp -d /tmp/diffgen-bench.XXXXXX)}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
@@ -302,20 +304,6 @@ build_pair() {
 }
 
 # --- 4. measurements -------------------------------------------------------------------------
-# timed PREFIX CMD...: runs CMD under /usr/bin/time -v; sets t_wall (s), t_rss (KiB), t_rc.
-timed() {
-  local pfx=$1
-  shift
-  t_rc=0
-  /usr/bin/time -v -o "$pfx.time" "$@" > "$pfx.out" 2> "$pfx.err" || t_rc=$?
-  t_wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; printf "%.2f", s }' "$pfx.time")
-  t_rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$pfx.time")
-  if [ "$t_rc" -ne 0 ]; then
-    log "  FAILED (exit $t_rc): $*"
-    tail -n 5 "$pfx.err" >&2 || true
-  fi
-}
-
 # measure PAIR TOOL KIND GEN_CMD APPLY_CMD DELTA OUT EXPECTED [NOTE]: one result row.
 measure() {
   local pair=$1 tool=$2 kind=$3 gen=$4 apply=$5 delta=$6 out=$7 expected=$8 note=${9:-}

@@ -18,6 +18,7 @@
 pub mod bcj;
 pub mod bsdiff;
 pub mod gnu_gzip;
+pub mod test_inputs;
 pub mod zlib;
 pub mod zstd;
 

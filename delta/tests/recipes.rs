@@ -484,35 +484,7 @@ fn zstd_compression_is_an_extension_of_the_extended_profile() {
 /// from its text: a diffgen extension, refused in the gzip profile.
 #[test]
 fn gnu_gzip_compression_is_an_extension_of_the_extended_profile() {
-    // Made-up words (literals) between long known ones (matches): fewer than half of the
-    // symbols are matches and the text compresses well, where GNU gzip ends blocks early and
-    // zlib does not.
-    let words = [
-        "configuration",
-        "description",
-        "repository",
-        "architecture",
-        "dependencies",
-        "installation",
-        "maintainer",
-        "preferences",
-        "authentication",
-        "compression",
-    ];
-    let letters = noise(24, 600_000);
-    let mut content = Vec::new();
-    let mut i = 0;
-    while content.len() < 200_000 {
-        let r = usize::from(letters[i]);
-        i += 1;
-        for _ in 0..5 + r % 5 {
-            content.push(b'a' + letters[i] % 26);
-            i += 1;
-        }
-        content.push(b' ');
-        content.extend_from_slice(words[r % words.len()].as_bytes());
-        content.push(if r % 7 == 0 { b'\n' } else { b' ' });
-    }
+    let content = codec::test_inputs::prose(24, 200_000);
     let source: Vec<u8> = [noise(25, 64), content.clone()].concat();
     let member = codec::gnu_gzip::gzip_bytes(9, &content).unwrap();
     assert!(

@@ -1115,38 +1115,18 @@ fn create_checked(
                 len: m.data_len() as usize,
             },
         ));
-        let head = &source_map[m.data_offset() as usize..][..m.data_len().min(4) as usize];
-        let kind = match content::sniff(head) {
-            Some(Kind::Zstd) if options.profile == Profile::Gzip => None,
-            k => k,
-        };
-        if let Some(kind) = kind {
-            if let Some(c) = content::materialize(
-                source,
-                m.data_offset(),
-                m.data_len(),
-                &sha,
-                kind,
-                &options.work_dir,
-                content::ContentLimit::for_work_dir(&options.work_dir, options.max_content),
-            )
-            .map_err(|e| Error::Decompress {
-                member: m.name.clone(),
-                side: "source",
-                work: options.work_dir.clone(),
-                source: e,
-            })? {
-                content_maps.push(map_file(&c.path)?.expect("contents are never empty"));
-                found.push((
-                    m.name.clone(),
-                    Item::sha256(c.len, c.sha256),
-                    Derivation::Decompress {
-                        kind,
-                        from: payload,
-                    },
-                    Where::Content(content_maps.len() - 1),
-                ));
-            }
+        let payload_bytes = &source_map[m.data_offset() as usize..][..m.data_len() as usize];
+        if let Some((kind, c)) = member_content(source, m, payload_bytes, "source", options)? {
+            content_maps.push(map_file(&c.path)?.expect("contents are never empty"));
+            found.push((
+                m.name.clone(),
+                Item::sha256(c.len, c.sha256),
+                Derivation::Decompress {
+                    kind,
+                    from: payload,
+                },
+                Where::Content(content_maps.len() - 1),
+            ));
         }
     }
     let sources: Vec<SourceData> = found
@@ -1642,14 +1622,32 @@ fn recreatable(
     options: &Options,
     check: Check,
 ) -> Result<Option<(Recreate, Item, Mmap)>, Error> {
+    let Some((kind, c)) = member_content(target, m, payload, "target", options)? else {
+        return Ok(None);
+    };
+    let map = map_file(&c.path)?.expect("contents are never empty");
+    Ok(content::reproduce(kind, &map, payload, check)
+        .map(|how| (how, Item::sha256(c.len, c.sha256), map)))
+}
+
+/// The content of member `m` of the SWU at `archive` (its bytes `payload`), decompressed into
+/// the working folder, when it is compressed in a way the device can decompress in this
+/// profile (gzip always, zstd in the zstd profile). `side` names the archive in errors.
+fn member_content(
+    archive: &Path,
+    m: &swu::cpio::Entry,
+    payload: &[u8],
+    side: &'static str,
+    options: &Options,
+) -> Result<Option<(Kind, content::Content)>, Error> {
     let kind = match content::sniff(payload) {
         Some(Kind::Zstd) if options.profile == Profile::Gzip => return Ok(None),
         Some(k) => k,
         None => return Ok(None),
     };
     let sha = m.sha256.expect("Swu::open hashes members");
-    let Some(c) = content::materialize(
-        target,
+    let content = content::materialize(
+        archive,
         m.data_offset(),
         m.data_len(),
         &sha,
@@ -1659,16 +1657,11 @@ fn recreatable(
     )
     .map_err(|e| Error::Decompress {
         member: m.name.clone(),
-        side: "target",
+        side,
         work: options.work_dir.clone(),
         source: e,
-    })?
-    else {
-        return Ok(None);
-    };
-    let map = map_file(&c.path)?.expect("contents are never empty");
-    Ok(content::reproduce(kind, &map, payload, check)
-        .map(|how| (how, Item::sha256(c.len, c.sha256), map)))
+    })?;
+    Ok(content.map(|c| (kind, c)))
 }
 
 /// The source content a target member's content most likely evolved from: the content of the

@@ -49,14 +49,7 @@ fn pair(dir: &Path, profile: recompress::Profile) -> (PathBuf, PathBuf) {
 fn zstd_profile_rebuilds_the_release_pair() {
     let dir = tempfile::tempdir().unwrap();
     let (s, t) = pair(dir.path(), recompress::Profile::zstd(3));
-    let d = dir.path().join("d.diff");
-    let o = create(
-        &s,
-        &t,
-        &d,
-        &Options::new(Profile::Extended, dir.path().join("work")),
-    )
-    .unwrap();
+    let (d, o) = delta(dir.path(), &s, &t, Profile::Extended);
     assert!(o.verified);
     assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
     assert_eq!(o.stats.recreated.len(), 1, "{:?}", o.stats);
@@ -72,14 +65,7 @@ fn zstd_profile_rebuilds_the_release_pair() {
 fn gzip_profile_uses_only_what_adu_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let (s, t) = pair(dir.path(), recompress::Profile::gzip());
-    let d = dir.path().join("d.diff");
-    let o = create(
-        &s,
-        &t,
-        &d,
-        &Options::new(Profile::Gzip, dir.path().join("work")),
-    )
-    .unwrap();
+    let (d, o) = delta(dir.path(), &s, &t, Profile::Gzip);
     assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
     assert_eq!(o.stats.recreated.len(), 1);
     let (archive, _) = delta::read_path(&d, &delta::ReadLimits::default()).unwrap();
@@ -131,14 +117,7 @@ fn deterministic_and_the_working_folder_is_a_safe_cache() {
 fn identical_archives_give_a_tiny_delta() {
     let dir = tempfile::tempdir().unwrap();
     let (s, _) = pair(dir.path(), recompress::Profile::zstd(3));
-    let d = dir.path().join("d.diff");
-    let o = create(
-        &s,
-        &s,
-        &d,
-        &Options::new(Profile::Gzip, dir.path().join("w")),
-    )
-    .unwrap();
+    let (d, o) = delta(dir.path(), &s, &s, Profile::Gzip);
     assert!(o.delta_len < 2000, "{} bytes", o.delta_len);
     assert_eq!(apply(&s, &d, dir.path()), fs::read(&s).unwrap());
 }
@@ -299,14 +278,7 @@ fn opaque_payloads_are_noted_and_still_delta_coded() {
     let t = dir.path().join("t.swu");
     swu_file(&s, &[("img.gz", gz(&blob))]);
     swu_file(&t, &[("img.gz", gz(&changed))]);
-    let d = dir.path().join("d.diff");
-    let o = create(
-        &s,
-        &t,
-        &d,
-        &Options::new(Profile::Gzip, dir.path().join("w")),
-    )
-    .unwrap();
+    let (d, o) = delta(dir.path(), &s, &t, Profile::Gzip);
     assert!(
         o.stats
             .notes
@@ -334,20 +306,21 @@ fn a_payload_that_matches_only_in_its_prefix_is_planned_again() {
     swu_file(&s, &[("img.gz", gz(&old))]);
     let two_members = [gz(&new), gz(b"a second member\n")].concat();
     swu_file(&t, &[("img.gz", two_members)]);
-    let d = dir.path().join("d.diff");
-    let o = create(
-        &s,
-        &t,
-        &d,
-        &Options::new(Profile::Gzip, dir.path().join("w")),
-    )
-    .unwrap();
+    let (d, o) = delta(dir.path(), &s, &t, Profile::Gzip);
     assert!(
         o.stats.notes.iter().any(|n| n.contains("planned again")),
         "{:?}",
         o.stats.notes
     );
     assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+}
+
+/// Creates the delta from `s` to `t` in `profile` as `<dir>/<profile>.diff`, working in
+/// `<dir>/w`; returns its path and the outcome.
+fn delta(dir: &Path, s: &Path, t: &Path, profile: Profile) -> (PathBuf, generate::Outcome) {
+    let d = dir.join(format!("{profile:?}.diff"));
+    let o = create(s, t, &d, &Options::new(profile, dir.join("w"))).unwrap();
+    (d, o)
 }
 
 /// An ext4 image of `tree` made by mke2fs as Yocto does (`-d`), with fixed identifiers.
@@ -447,35 +420,9 @@ fn changed_gzip_files_inside_the_filesystem_are_rebuilt_from_their_text() {
         }
         text
     };
-    // Prose: made-up words between long known ones. GNU gzip ends blocks early in such text
-    // and zlib does not, so only GNU gzip's deflate re-creates it.
+    // Prose that only GNU gzip's deflate re-creates (see codec::test_inputs).
     let prose = |edit: bool| -> Vec<u8> {
-        let words = [
-            "configuration",
-            "description",
-            "repository",
-            "architecture",
-            "dependencies",
-            "installation",
-            "maintainer",
-            "preferences",
-            "authentication",
-            "compression",
-        ];
-        let letters = noise(400_000, 11);
-        let mut text = Vec::new();
-        let mut i = 0;
-        while text.len() < 120_000 {
-            let r = usize::from(letters[i]);
-            i += 1;
-            for _ in 0..5 + r % 5 {
-                text.push(b'a' + letters[i] % 26);
-                i += 1;
-            }
-            text.push(b' ');
-            text.extend_from_slice(words[r % words.len()].as_bytes());
-            text.push(if r % 7 == 0 { b'\n' } else { b' ' });
-        }
+        let mut text = codec::test_inputs::prose(11, 120_000);
         if edit {
             text.splice(50_000..50_000, b"\nA NEW PARAGRAPH\n".iter().copied());
         }
@@ -505,8 +452,7 @@ fn changed_gzip_files_inside_the_filesystem_are_rebuilt_from_their_text() {
     let (s, t) = filesystem_release_pair(dir.path(), [release(1), release(2)]);
     let mut sizes = Vec::new();
     for profile in [Profile::Gzip, Profile::Extended] {
-        let d = dir.path().join(format!("{profile:?}.diff"));
-        let o = create(&s, &t, &d, &Options::new(profile, dir.path().join("w"))).unwrap();
+        let (d, o) = delta(dir.path(), &s, &t, profile);
         // ADU's applier has zlib only: the prose stays a diff of compressed bytes there.
         let (files, gnu) = match profile {
             Profile::Gzip => (2, 0),
@@ -579,8 +525,7 @@ fn new_executables_and_new_gzip_files_are_compressed_as_what_they_are() {
     ));
     let (s, t) = filesystem_release_pair(dir.path(), [base, added]);
     for profile in [Profile::Gzip, Profile::Extended] {
-        let d = dir.path().join(format!("{profile:?}.diff"));
-        let o = create(&s, &t, &d, &Options::new(profile, dir.path().join("w"))).unwrap();
+        let (d, o) = delta(dir.path(), &s, &t, profile);
         assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
         assert_eq!(o.stats.inner_gz_files, 1, "{profile:?}: {:?}", o.stats);
         let (archive, _) = delta::read_path(&d, &delta::ReadLimits::default()).unwrap();
@@ -630,8 +575,7 @@ fn rebuilt_executables_are_patched_with_bsdiff() {
     };
     let (s, t) = filesystem_release_pair(dir.path(), [release(0), release(0x1047)]);
     for profile in [Profile::Gzip, Profile::Extended] {
-        let d = dir.path().join(format!("{profile:?}.diff"));
-        let o = create(&s, &t, &d, &Options::new(profile, dir.path().join("w"))).unwrap();
+        let (d, o) = delta(dir.path(), &s, &t, profile);
         assert_eq!(o.stats.patched_files, 1, "{profile:?}: {:?}", o.stats);
         assert!(o.stats.patch_saved_bytes > 0, "{:?}", o.stats);
         let top = &o.stats.most_expensive[0];
@@ -710,14 +654,7 @@ fn renamed_and_moved_files_are_diffed_against_their_old_versions() {
             ],
         ],
     );
-    let d = dir.path().join("d.diff");
-    let o = create(
-        &s,
-        &t,
-        &d,
-        &Options::new(Profile::Gzip, dir.path().join("w")),
-    )
-    .unwrap();
+    let (d, o) = delta(dir.path(), &s, &t, Profile::Gzip);
     assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
     // 750 changed bytes spread over 750 KB of incompressible data: without the old versions
     // the delta would hold all 750 KB.
