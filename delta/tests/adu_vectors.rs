@@ -2,8 +2,8 @@
 //! (`shared/adu-vectors`, beside the repository): every positive case must rebuild its target
 //! exactly, every negative case must be refused without leaving an output.
 //!
-//! The vectors are not part of the repository. When the folder is absent the tests print a loud
-//! note and pass (they cannot run), as the project's CI layout puts `shared/` beside the clone.
+//! The vectors are not part of the repository. When the folder is absent the tests say so on one
+//! line and skip, unless `DIFFGEN_REQUIRE_SHARED` is set (CI), see the `shared-fixtures` crate.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,19 +13,7 @@ use delta::writer::{DeltaBuilder, Profile};
 use delta::{read_path, ReadError, ReadLimits, RecipeError};
 
 fn vectors_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/adu-vectors"
-    ));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "\n*** NOTE: ADU vectors not found at {}; the interoperability tests did NOT run ***\n",
-            dir.display()
-        );
-        None
-    }
+    shared_fixtures::adu_vectors()
 }
 
 /// Case folders whose name does not contain `_neg_`, sorted.

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use codec::zlib::{deflate_bytes, Container, DeflateParams};
@@ -157,17 +156,9 @@ fn hand_built_delta_survives_truncation_and_flips() {
 
 #[test]
 fn reference_deltas_survive_truncation_and_flips() {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/adu-vectors"
-    ));
-    if !dir.is_dir() {
-        eprintln!(
-            "\n*** NOTE: ADU vectors not found at {}; this test did NOT run ***\n",
-            dir.display()
-        );
+    let Some(dir) = shared_fixtures::adu_vectors() else {
         return;
-    }
+    };
     for case in [
         "03_bspatch_slice",
         "06_remainder_inline_slices",

@@ -3,18 +3,13 @@
 //! checks before anything is written.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use manifest::{Delta, Error, FileInfo, ManifestSpec, UpdateId};
 use serde_json::Value;
 
-fn schema_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas")
-}
-
 /// The official validator, or None (with a loud note) when the schemas are not present.
 fn validator() -> Option<jsonschema::Validator> {
-    let dir = schema_dir();
+    let dir = shared_fixtures::find("schemas", "official-schema validation of manifests")?;
     let read = |name: &str| -> Option<Value> {
         let text = std::fs::read_to_string(dir.join(name)).ok()?;
         Some(serde_json::from_str(&text).expect("schema is JSON"))
@@ -23,11 +18,7 @@ fn validator() -> Option<jsonschema::Validator> {
         read("azure-deviceupdate-import-manifest-5.0.json"),
         read("azure-deviceupdate-manifest-definitions-5.0.json"),
     ) else {
-        eprintln!(
-            "NOTE: ADU schemas not found in {}; official-schema validation NOT run (our own checks still are)",
-            dir.display()
-        );
-        return None;
+        panic!("ADU schemas missing in {}", dir.display());
     };
     let defs_id = defs["$id"].as_str().unwrap().to_string();
     let resource = jsonschema::Resource::from_contents(defs).unwrap();

@@ -1,0 +1,125 @@
+//! Test support: the material that lives beside the checkout in `../shared` and is never copied
+//! into the repository: ADU's interoperability vectors (`adu-vectors/`) and ADU's own delta
+//! applier (`tools/adu-reference/`: `applydiff`, `dumpdiff`, `libadudiffapi.so` 3.0.0).
+//!
+//! In someone's own clone `../shared` may be absent: a test asks [`adu_vectors`] or
+//! [`adu_reference`], gets `None`, and skips after one visible line on stderr. In CI the folder
+//! is there, and `.ci/run` sets `DIFFGEN_REQUIRE_SHARED=1`, so a missing folder is a test
+//! failure instead of a silent skip.
+//!
+//! ADU's programs run under `timeout` (a corrupt bsdiff patch can make ADU's applier hang; see
+//! the reference README).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// Environment variable that turns a missing `../shared` into a failure (set by `.ci/run`).
+pub const REQUIRE_ENV: &str = "DIFFGEN_REQUIRE_SHARED";
+
+/// How long one run of ADU's `applydiff` or `dumpdiff` may take before it is killed.
+pub const ADU_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The `shared/` folder beside the checkout (it may not exist).
+pub fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+}
+
+/// `../shared/<relative>` if it exists; otherwise one line on stderr saying which tests did
+/// not run, and `None`, or a panic when [`REQUIRE_ENV`] is set.
+pub fn find(relative: &str, what: &str) -> Option<PathBuf> {
+    let dir = shared_dir().join(relative);
+    if dir.exists() {
+        return Some(dir.canonicalize().unwrap_or(dir));
+    }
+    let line = format!(
+        "SKIPPED: {what}: {} not found (it lives beside the checkout in ../shared)",
+        dir.display()
+    );
+    if std::env::var_os(REQUIRE_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+        panic!("{line}, but {REQUIRE_ENV} is set: these tests must run here");
+    }
+    eprintln!("\n*** {line} ***\n");
+    None
+}
+
+/// ADU's interoperability vectors (`../shared/adu-vectors`), if present.
+pub fn adu_vectors() -> Option<PathBuf> {
+    find("adu-vectors", "ADU's reference vectors")
+}
+
+/// ADU's reference applier and tools.
+#[derive(Debug, Clone)]
+pub struct AduReference {
+    /// `../shared/tools/adu-reference`.
+    pub dir: PathBuf,
+}
+
+/// ADU's reference applier (`../shared/tools/adu-reference`), if present.
+pub fn adu_reference() -> Option<AduReference> {
+    find("tools/adu-reference", "checks with ADU's own applier").map(|dir| AduReference { dir })
+}
+
+impl AduReference {
+    pub fn applydiff_path(&self) -> PathBuf {
+        self.dir.join("bin/applydiff")
+    }
+
+    pub fn dumpdiff_path(&self) -> PathBuf {
+        self.dir.join("bin/dumpdiff")
+    }
+
+    /// Runs `applydiff <source> <delta> <out>` under `timeout`. With `library_dir`, the
+    /// `libadudiffapi.so` in that folder is loaded instead of ADU's (the binaries carry
+    /// DT_RUNPATH, so `LD_LIBRARY_PATH` wins). Exit status = ADU's error count (124: timed out).
+    pub fn applydiff(
+        &self,
+        source: &Path,
+        delta: &Path,
+        out: &Path,
+        library_dir: Option<&Path>,
+    ) -> Output {
+        let mut cmd = timeout_command(&self.applydiff_path());
+        cmd.arg(source).arg(delta).arg(out);
+        if let Some(dir) = library_dir {
+            cmd.env("LD_LIBRARY_PATH", dir);
+        }
+        cmd.output().expect("run applydiff under timeout")
+    }
+
+    /// Applies with ADU's own library and panics unless `out` equals `expected` byte for byte.
+    pub fn assert_rebuilds(&self, source: &Path, delta: &Path, out: &Path, expected: &[u8]) {
+        let output = self.applydiff(source, delta, out, None);
+        assert!(
+            output.status.success(),
+            "ADU's applydiff failed on {} ({}): {}{}",
+            delta.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let made = std::fs::read(out).expect("applydiff wrote its output");
+        assert!(
+            made == expected,
+            "ADU's applydiff rebuilt {} bytes that differ from the {}-byte target ({})",
+            made.len(),
+            expected.len(),
+            delta.display()
+        );
+    }
+
+    /// Runs `dumpdiff <delta>` under `timeout`.
+    pub fn dumpdiff(&self, delta: &Path) -> Output {
+        let mut cmd = timeout_command(&self.dumpdiff_path());
+        cmd.arg(delta);
+        cmd.output().expect("run dumpdiff under timeout")
+    }
+}
+
+fn timeout_command(program: &Path) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("--kill-after=10")
+        .arg(ADU_TIMEOUT.as_secs().to_string())
+        .arg(program);
+    cmd
+}
