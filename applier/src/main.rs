@@ -95,6 +95,10 @@ fn main() -> ExitCode {
                     .map(|h| delta::item::hex(h))
                     .unwrap_or_default()
             );
+            println!("Temp disk: {} bytes spilled", report.spilled_bytes);
+            for k in &report.known_items {
+                println!("Known item {k}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -23,7 +23,10 @@ pub mod size;
 pub mod writer;
 mod zstd_frame;
 
-pub use apply::{apply, ApplyError, ApplyOptions, KnownItem, Report, Unresolved};
+pub use apply::{
+    apply, ApplyError, ApplyOptions, KnownItem, KnownItemOutcome, KnownItemReport, Report,
+    Unresolved,
+};
 pub use archive::{Archive, BlobRef, NestedArchive, RecipeSet};
 pub use item::{Item, ItemHash};
 pub use reader::{read_archive, read_path, ReadError, ReadLimits};

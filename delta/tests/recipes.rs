@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use codec::zlib::{deflate_bytes, Container, DeflateParams};
 use codec::zstd::ZstdParams;
-use common::{apply_bytes, noise, text};
+use common::{apply_bytes, check_with_adu, noise, text};
 use delta::apply::{ApplyError, ApplyOptions, KnownItem};
 use delta::writer::{DeltaBuilder, Profile, WriteError};
 use delta::{read_archive, Item, ReadLimits, Recipe, RecipeError};
@@ -42,6 +42,7 @@ fn check(source: &[u8], b: &DeltaBuilder, expected: &[u8]) -> delta::Report {
     let (out, report) = apply_bytes(source, &bytes, &ApplyOptions::default())
         .unwrap_or_else(|e| panic!("apply failed: {e}"));
     assert!(out == expected, "output differs");
+    check_with_adu(source, &bytes, expected);
     report
 }
 
@@ -193,7 +194,8 @@ fn bspatch_of_a_decompressed_source_spills_the_old_file() {
     let (out, report) = apply_bytes(&source, &b.to_bytes().unwrap(), &options).unwrap();
     assert!(out == new_image);
     assert_eq!(report.spilled_items, 0);
-    assert_eq!(report.known_items_used, vec![known.clone()]);
+    assert_eq!(report.known_items.len(), 1);
+    assert!(report.known_items[0].used(), "{}", report.known_items[0]);
 
     // A known item with the right length but other content is hashed and simply not used.
     std::fs::write(&known, vec![1u8; image.len()]).unwrap();
@@ -206,7 +208,7 @@ fn bspatch_of_a_decompressed_source_spills_the_old_file() {
     };
     let (out, report) = apply_bytes(&source, &b.to_bytes().unwrap(), &options).unwrap();
     assert!(out == new_image);
-    assert!(report.known_items_used.is_empty());
+    assert!(!report.known_items[0].used(), "{}", report.known_items[0]);
 }
 
 #[test]

@@ -14,7 +14,16 @@ struct Summary {
     sha256: String,
     spilled_bytes: u64,
     peak_reserved_memory: u64,
-    known_items_used: Vec<String>,
+    known_items: Vec<KnownItemSummary>,
+}
+
+/// One known item: whether the applier used it, and the reason in words.
+#[derive(Serialize)]
+struct KnownItemSummary {
+    path: String,
+    size: u64,
+    used: bool,
+    outcome: String,
 }
 
 pub fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
@@ -54,10 +63,15 @@ pub fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
             .unwrap_or_default(),
         spilled_bytes: report.spilled_bytes,
         peak_reserved_memory: report.peak_reserved_memory,
-        known_items_used: report
-            .known_items_used
+        known_items: report
+            .known_items
             .iter()
-            .map(|p| p.display().to_string())
+            .map(|k| KnownItemSummary {
+                path: k.path.display().to_string(),
+                size: k.size,
+                used: k.used(),
+                outcome: k.to_string(),
+            })
             .collect(),
     };
     if args.json {
@@ -70,6 +84,9 @@ pub fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
             "Rebuilt {} ({} bytes, sha256 {}, verified); {} bytes spilled to temp files",
             summary.target, summary.size, summary.sha256, summary.spilled_bytes
         );
+        for k in &summary.known_items {
+            println!("Known item {}", k.outcome);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,11 +8,11 @@
 
 mod budget;
 mod kitchen;
+mod known;
 mod plan;
 mod streams;
 mod temp;
 
-use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -24,6 +24,7 @@ use crate::reader::{hash_range, read_path, ReadError, ReadLimits};
 use crate::recipe::{Recipe, RecipeType};
 
 pub use kitchen::{zstd_compression_memory, BSPATCH_MEMORY};
+pub use known::{KnownItem, KnownItemOutcome, KnownItemReport};
 
 /// Default memory budget for the cookbook and decoder state (see
 /// [`ApplyOptions::memory_budget`]). With the applier's baseline (a few MiB of code, I/O
@@ -32,23 +33,14 @@ pub const DEFAULT_MEMORY_BUDGET: u64 = 48 << 20;
 /// Recipe graphs deeper than this are refused (the executor recurses once per level).
 pub const MAX_PLAN_DEPTH: usize = 256;
 
-/// A file or block device that holds an item the delta may need (e.g. the uncompressed source
-/// image on its partition), used instead of rebuilding it once its hash matches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownItem {
-    pub path: PathBuf,
-    /// Only the first `length` bytes are the item (a partition is often larger than its
-    /// image); `None`: the whole file.
-    pub length: Option<u64>,
-}
-
 /// How to apply.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
     /// Folder for spill files (items that must be read out of order). Default: the system's
     /// temporary folder.
     pub temp_dir: Option<PathBuf>,
-    /// Extra pantry files; each is hashed before use, and only if some item has its length.
+    /// Extra pantry files (see [`KnownItem`]): every prefix whose length is that of an item
+    /// of the delta is hashed, in one pass, and each prefix that is such an item is offered.
     pub known_items: Vec<KnownItem>,
     /// Bytes the cookbook (parsed recipes and the plan, see [`COOKBOOK_BYTES_PER_SET`]) and
     /// the large decoder state (zstd windows and bases, bspatch's bzip2 blocks, zstd compression
@@ -83,8 +75,8 @@ pub struct Report {
     pub source: Item,
     /// Recipes started, by type id (a recipe used twice in a stream counts twice).
     pub recipes_run: [u64; RecipeType::COUNT],
-    /// Known-item files that matched an item and were used as pantry entries.
-    pub known_items_used: Vec<PathBuf>,
+    /// Each known item offered, in order: used, or why not.
+    pub known_items: Vec<KnownItemReport>,
     /// Items written to spill files, and their bytes (the temp disk space used).
     pub spilled_items: u64,
     pub spilled_bytes: u64,
@@ -106,12 +98,12 @@ impl std::fmt::Display for Report {
             })
             .collect();
         writeln!(f, "recipes: {}", used.join(", "))?;
-        for k in &self.known_items_used {
-            writeln!(f, "known item used: {}", k.display())?;
+        for k in &self.known_items {
+            writeln!(f, "known item {k}")?;
         }
         writeln!(
             f,
-            "spilled: {} items, {} bytes; peak decoder memory {} bytes; graph depth {}",
+            "temp disk: {} items spilled, {} bytes; peak decoder memory {} bytes; graph depth {}",
             self.spilled_items, self.spilled_bytes, self.peak_reserved_memory, self.plan_depth
         )
     }
@@ -323,14 +315,14 @@ pub fn apply(
     let mut pantry_items = vec![source_item];
     let mut pantry: Vec<SharedAt> = vec![Rc::new(source_at)];
 
-    let lengths = referenced_lengths(&archives);
-    let mut known_entries = Vec::new();
-    for known in &options.known_items {
-        if let Some((item, at)) = open_known_item(known, &lengths)? {
-            known_entries.push((pantry.len(), known.path.clone()));
-            pantry_items.push(item);
-            pantry.push(at);
+    let mut offered = Vec::new();
+    for o in known::offer(&options.known_items, &archives)? {
+        let first_index = pantry.len();
+        for (item, at) in &o.entries {
+            pantry_items.push(*item);
+            pantry.push(Rc::clone(at));
         }
+        offered.push((o, first_index));
     }
     for a in &archives {
         for blob in [a.inline_assets, a.remainder].into_iter().flatten() {
@@ -366,14 +358,10 @@ pub fn apply(
         });
     }
 
-    let known_items_used = known_entries
-        .into_iter()
-        .filter(|(index, _)| {
-            plan.needed()
-                .any(|(_, s)| matches!(s, plan::Step::Pantry(n) if n == *index))
-        })
-        .map(|(_, path)| path)
-        .collect();
+    let known_items = known::settle(offered, |index| {
+        plan.needed()
+            .any(|(_, s)| matches!(s, plan::Step::Pantry(n) if n == index))
+    });
 
     // 4. Execution into a pending output, hashed on the way.
     let temp_dir = options.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -413,7 +401,7 @@ pub fn apply(
         target: made,
         source: source_item,
         recipes_run: stats.recipes_run,
-        known_items_used,
+        known_items,
         spilled_items: stats.spilled_items,
         spilled_bytes: stats.spilled_bytes,
         peak_reserved_memory: budget.peak(),
@@ -497,51 +485,4 @@ fn cookbook_memory(archives: &[&Archive]) -> (u64, u64) {
         + recipes * COOKBOOK_BYTES_PER_RECIPE
         + ingredients * COOKBOOK_BYTES_PER_INGREDIENT;
     (bytes, sets + recipes + ingredients)
-}
-
-/// Lengths of every item any recipe or header mentions; a known item of another length can
-/// never be used, so it is not even hashed.
-fn referenced_lengths(archives: &[&Archive]) -> HashSet<u64> {
-    let mut lengths = HashSet::new();
-    for a in archives {
-        lengths.insert(a.target.length());
-        for (result, recipe) in a.recipes() {
-            lengths.insert(result.length());
-            recipe.for_each_item(|i| {
-                lengths.insert(i.length());
-            });
-        }
-    }
-    lengths.remove(&0);
-    lengths
-}
-
-fn open_known_item(
-    known: &KnownItem,
-    lengths: &HashSet<u64>,
-) -> Result<Option<(Item, SharedAt)>, ApplyError> {
-    let path = known.path.display().to_string();
-    let at = FileAt::open(&known.path).map_err(|e| ApplyError::KnownItem {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    let length = known.length.unwrap_or(at.size());
-    if length > at.size() {
-        return Err(ApplyError::KnownItem {
-            path,
-            reason: format!("{length} bytes requested, the file has {}", at.size()),
-        });
-    }
-    if !lengths.contains(&length) {
-        return Ok(None);
-    }
-    let item = hash_range(&at, 0, length).map_err(|(_, e)| ApplyError::KnownItem {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    let range = RangeAt::new(at, 0, length).map_err(|e| ApplyError::KnownItem {
-        path,
-        reason: e.to_string(),
-    })?;
-    Ok(Some((item, Rc::new(range))))
 }
