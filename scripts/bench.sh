@@ -10,6 +10,9 @@
 #   pairs   pkgadd  Debian bookworm minbase (debootstrap) -> the same plus `less procps curl`
 #           upgrade minbase from the bookworm release pocket -> after `apt-get upgrade` with
 #                   bookworm-updates and bookworm-security (a real point/security upgrade)
+#           upgrade-arm64  the same kind of upgrade for aarch64 devices, built without emulation:
+#                   debootstrap --foreign --arch=arm64 minbase -> the newer versions of its
+#                   packages from bookworm-updates/-security unpacked over it (lib/foreign-upgrade.sh)
 #           mkfs    one tree packed twice: mkfs.ext4 -I 256 vs -I 128 (a build-config change)
 #           churn   ~60 MiB synthetic tree: large pseudo-random "binaries" partly rewritten in
 #                   place, one shifted by inserted bytes
@@ -32,7 +35,7 @@ set -euo pipefail
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 SUITE=bookworm
-PAIRS=${BENCH_PAIRS:-pkgadd upgrade mkfs churn}
+PAIRS=${BENCH_PAIRS:-pkgadd upgrade upgrade-arm64 mkfs churn}
 ADDED_PACKAGES=(less procps curl)
 UUID=0b1d2c3e-4f50-4617-8829-3a4b5c6d7e8f
 HASH_SEED=8a9b0c1d-2e3f-4041-9253-64758697a8b9
@@ -45,6 +48,8 @@ root=$(cd "$here/.." && pwd)
 . "$here/lib/pack-rootfs-swu.sh"
 # shellcheck source=lib/timed.sh
 . "$here/lib/timed.sh"
+# shellcheck source=lib/foreign-upgrade.sh
+. "$here/lib/foreign-upgrade.sh"
 work=${1:-$(mktemp -d /tmp/diffgen-bench.XXXXXX)}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
@@ -69,7 +74,7 @@ trap 'exit 143' TERM
 # --- 1. dependencies -------------------------------------------------------------------------
 install_debs() {
   local p missing=()
-  for p in debootstrap xdelta3 zstd e2fsprogs cpio time python3-venv gzip openssl; do
+  for p in debootstrap xdelta3 zstd e2fsprogs cpio time python3-venv gzip openssl xz-utils curl; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null > "$work/.dpkg-status" || true
     grep -q "install ok installed" "$work/.dpkg-status" || missing+=("$p")
   done
@@ -211,6 +216,15 @@ EOF
   mv "$trees/upgrade.tmp" "$trees/upgrade"
   touch "$trees/upgrade.done"
   built upgrade-tree
+}
+
+arm64_trees() {
+  if from_cache arm64-trees "$trees/arm64.done"; then return 0; fi
+  log "arm64 upgrade trees: debootstrap --foreign --arch=arm64, then $SUITE-updates/-security packages unpacked"
+  $sudo bash -c ". '$here/lib/foreign-upgrade.sh'; foreign_upgrade_trees arm64 '$trees' '$MIRROR' '$SECURITY_MIRROR' '$SUITE'" \
+    || { echo "Error: cannot build the arm64 trees (log: $trees/arm64.log)" >&2; exit 1; }
+  touch "$trees/arm64.done"
+  built arm64-trees
 }
 
 # pkgdiff OLD NEW: packages (name=version) of tree NEW that tree OLD does not have, on one line.
@@ -422,6 +436,13 @@ for pair in $PAIRS; do
         meta upgrade skipped "$(cat "$trees/upgrade.skip")"
       fi
       ;;
+    upgrade-arm64)
+      arm64_trees
+      meta upgrade-arm64 title "upgrade (arm64)"
+      meta upgrade-arm64 desc "v1 = debootstrap --foreign --arch=arm64 --variant=minbase $SUITE (unpacked, not configured); v2 = v1 with the newer versions from $SUITE-updates and $SUITE-security unpacked over it ($(wc -l < "$trees/arm64-upgraded.txt") packages: $(tr '\n' ' ' < "$trees/arm64-upgraded.txt"))"
+      build_pair upgrade-arm64 "$trees/arm64-v1" "$trees/arm64-v2" "-I 256" "-I 256"
+      run_pair upgrade-arm64
+      ;;
     mkfs)
       base_tree
       meta mkfs title "mkfs-params"
@@ -436,7 +457,7 @@ for pair in $PAIRS; do
       build_pair churn "$trees/churn-v1" "$trees/churn-v2" "-I 256" "-I 256"
       run_pair churn
       ;;
-    *) echo "Error: unknown pair '$pair' (pkgadd upgrade mkfs churn)" >&2; exit 1 ;;
+    *) echo "Error: unknown pair '$pair' (pkgadd upgrade upgrade-arm64 mkfs churn)" >&2; exit 1 ;;
   esac
 done
 

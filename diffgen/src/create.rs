@@ -89,6 +89,9 @@ pub struct Summary {
     pub recreated_payloads: Vec<(String, String)>,
     /// What the planner could not do and why (e.g. a content that is not a filesystem).
     pub notes: Vec<String>,
+    /// Every changed executable inside target filesystems: the encoding chosen, bsdiff's and
+    /// zstd's sizes, or why bsdiff was not evaluated.
+    pub executables: Vec<String>,
     pub stage_seconds: Vec<(&'static str, f64)>,
     pub total_seconds: f64,
 }
@@ -243,6 +246,7 @@ fn summarize(
         identical_payloads: outcome.stats.identical_payloads.clone(),
         recreated_payloads: outcome.stats.recreated.clone(),
         notes: outcome.stats.notes.clone(),
+        executables: outcome.stats.executables.clone(),
         stage_seconds: outcome
             .timings
             .iter()
@@ -337,6 +341,12 @@ pub fn text(s: &Summary) -> String {
     }
     for n in &s.notes {
         t.push_str(&format!("  note: {n}\n"));
+    }
+    if !s.executables.is_empty() {
+        t.push_str("  changed executables (encoding chosen; bsdiff and zstd sizes):\n");
+        for e in &s.executables {
+            t.push_str(&format!("    {e}\n"));
+        }
     }
     let stages: Vec<String> = s
         .stage_seconds

@@ -16,7 +16,7 @@ use std::io::Read;
 use codec::zlib::{self, Container, DeflateParams};
 
 use crate::content;
-use crate::reference::{gather, Ranges, ReferenceFinder};
+use crate::reference::{first_data, gather_file, Layout, ReferenceFinder, Stretch};
 
 /// Levels tried: packagers use `gzip -9`; 6 is gzip's default.
 const LEVELS: [i32; 2] = [9, 6];
@@ -44,16 +44,16 @@ pub enum Recreate {
 pub struct InnerGz {
     /// The file's path in the target filesystem.
     pub path: String,
-    /// The file's bytes as ranges of the target content, in file order.
-    pub ranges: Ranges,
+    /// The file as stretches of the target content, in file order.
+    pub layout: Layout,
     /// The file's bytes.
     pub bytes: Vec<u8>,
     /// How the device re-creates the file from `content`.
     pub recreate: Recreate,
     pub content: Vec<u8>,
-    /// The old version: its compressed bytes as ranges of the source content, and its
+    /// The old version: its compressed bytes as stretches of the source content, and its
     /// uncompressed content. `None` for a new file.
-    pub old: Option<(Ranges, Vec<u8>)>,
+    pub old: Option<(Layout, Vec<u8>)>,
 }
 
 /// Finds the gzip files of the target filesystem that changed from an old gzip version, or are
@@ -67,31 +67,32 @@ pub fn find(
 ) -> Vec<InnerGz> {
     let mut found = Vec::new();
     for file in finder.files() {
-        // The whole file must be in its ranges (no holes).
-        let len: u64 = file.target.iter().map(|r| r.1).sum();
+        // The whole file must be laid out (not inline data); holes read as zeros.
+        let len: u64 = file.target.iter().map(Stretch::size).sum();
         if len != file.size || !(MIN_FILE..=MAX_CONTENT).contains(&len) {
             continue;
         }
         if file.old.is_none() && len < MIN_NEW_FILE {
             continue;
         }
-        let &(first, first_len) = file.target.first().expect("len > 0");
-        let head = &target[first as usize..(first + first_len.min(3)) as usize];
-        if !is_gzip(head) {
+        let Some(first) = first_data(file.target) else {
+            continue; // starts with a hole: not gzip
+        };
+        if !is_gzip(&target[first as usize..]) {
             continue;
         }
-        let new_bytes = gather(target, file.target);
+        let new_bytes = gather_file(target, file.target);
         let new_bytes = new_bytes.as_slice();
         let old = match file.old {
-            Some(old_ranges) => {
-                let old_bytes = gather(source, old_ranges);
+            Some(old_layout) => {
+                let old_bytes = gather_file(source, old_layout);
                 if old_bytes == new_bytes || !is_gzip(&old_bytes) {
                     continue;
                 }
                 let Some(old_content) = gunzip(&old_bytes) else {
                     continue;
                 };
-                Some((old_ranges.clone(), old_content))
+                Some((old_layout.clone(), old_content))
             }
             None => None,
         };
@@ -110,7 +111,7 @@ pub fn find(
         };
         found.push(InnerGz {
             path: file.path.to_string(),
-            ranges: file.target.clone(),
+            layout: file.target.clone(),
             bytes: new_bytes.to_vec(),
             recreate,
             content,

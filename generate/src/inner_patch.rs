@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use crate::reference::{Ranges, ReferenceFinder};
+use crate::reference::{first_data, gather_file, Layout, ReferenceFinder, Stretch};
 
 /// Files smaller than this are left to zstd: the recipes of a patch cost a few hundred bytes.
 const MIN_FILE: u64 = 16 * 1024;
@@ -27,11 +27,11 @@ const RECIPE_COST: usize = 400;
 pub struct InnerPatch {
     /// The file's path in the target filesystem.
     pub path: String,
-    /// The file's bytes as ranges of the target content, in file order.
-    pub ranges: Ranges,
+    /// The file as stretches of the target content, in file order.
+    pub layout: Layout,
     pub bytes: Vec<u8>,
-    /// The old version as ranges of the source content.
-    pub old_ranges: Ranges,
+    /// The old version as stretches of the source content.
+    pub old_layout: Layout,
     /// BSDIFF40 patch from the old version to `bytes`.
     pub patch: Vec<u8>,
     /// What zstd with the old version as basis would have taken, for the log.
@@ -44,11 +44,60 @@ pub fn evaluation_memory(old_len: u64, new_len: u64) -> u64 {
     12 * old_len + 4 * new_len + (16 << 20)
 }
 
+/// What became of one changed executable, for the log (the next miss shows there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub path: String,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Both encodings were made; `bsdiff` is the patch's size, `zstd` the frame's.
+    Evaluated { bsdiff: usize, zstd: usize },
+    /// Left to zstd without a comparison, and why.
+    NotEvaluated(&'static str),
+}
+
+impl std::fmt::Display for Choice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.outcome {
+            Outcome::Evaluated { bsdiff, zstd } => {
+                let chosen = if bsdiff + RECIPE_COST < zstd {
+                    "bsdiff"
+                } else {
+                    "zstd against the old version"
+                };
+                write!(
+                    f,
+                    "{}: {chosen} (bsdiff patch {bsdiff} bytes, zstd {zstd} bytes)",
+                    self.path
+                )
+            }
+            Outcome::NotEvaluated(why) => write!(
+                f,
+                "{}: zstd against the old version (bsdiff not evaluated: {why})",
+                self.path
+            ),
+        }
+    }
+}
+
+/// A changed executable to evaluate, or why it is not.
+struct Candidate<'f> {
+    path: &'f str,
+    layout: &'f Layout,
+    old_layout: &'f Layout,
+    unfit: Option<&'static str>,
+}
+
 /// Finds the changed ELF files of the target filesystem whose bsdiff patch against the old
-/// version ([`crate::reference::FilePair::old`]) is smaller than zstd at `level` with the old version as basis. Files
-/// whose target ranges overlap `skip` (already planned otherwise) are left out. Candidates
-/// are evaluated in parallel, as many at once as `memory_limit` allows ([`evaluation_memory`]);
-/// one that alone needs more is left to zstd. The result does not depend on the grouping.
+/// version ([`crate::reference::FilePair::old`]) is smaller than zstd at `level` with the old
+/// version as basis. Holes (zero padding that `mkfs.ext4 -d` did not store) read as zeros in
+/// both versions. Files whose target data overlaps `skip` (already planned otherwise) are left
+/// out. Candidates are evaluated in parallel, as many at once as `memory_limit` allows
+/// ([`evaluation_memory`]); one that alone needs more is left to zstd. The result does not
+/// depend on the grouping. Also returns a [`Choice`] for every changed executable.
 pub fn find(
     target: &[u8],
     source: &[u8],
@@ -57,45 +106,34 @@ pub fn find(
     skip: &[(u64, u64)],
     memory_limit: u64,
     progress: &crate::Progress,
-) -> Vec<InnerPatch> {
-    let candidates: Vec<(Ranges, Ranges, &str)> = finder
-        .files()
-        .filter_map(|file| {
-            let len: u64 = file.target.iter().map(|r| r.1).sum();
-            let old = file.old?;
-            let old_len: u64 = old.iter().map(|r| r.1).sum();
-            let whole = len == file.size && (MIN_FILE..=MAX_FILE).contains(&len);
-            let &(first, _) = file.target.first()?;
-            let &(old_first, _) = old.first()?;
-            let elf = |data: &[u8], at: u64| data[at as usize..].starts_with(b"\x7fELF");
-            let taken = file
-                .target
-                .iter()
-                .any(|&(o, l)| skip.iter().any(|&(s, sl)| o < s + sl && s < o + l));
-            (whole
-                && old_len <= MAX_FILE
-                && evaluation_memory(old_len, len) <= memory_limit
-                && !taken
-                && elf(target, first)
-                && elf(source, old_first))
-            .then(|| (file.target.clone(), old.clone(), file.path))
-        })
-        .collect();
+) -> (Vec<InnerPatch>, Vec<Choice>) {
+    let mut choices = Vec::new();
+    let mut candidates = Vec::new();
+    for c in changed_executables(target, source, finder, skip, memory_limit) {
+        match c.unfit {
+            Some(why) => choices.push(Choice {
+                path: c.path.to_string(),
+                outcome: Outcome::NotEvaluated(why),
+            }),
+            None => candidates.push(c),
+        }
+    }
     // Largest first, each as soon as a thread is free and the memory limit allows (a thread
     // waits for memory only at the start of a candidate, holding none); results in candidate
     // order, so the outcome does not depend on threads or timing.
-    let total = |r: &Ranges| r.iter().map(|x| x.1).sum::<u64>();
-    let need = |i: usize| evaluation_memory(total(&candidates[i].1), total(&candidates[i].0));
+    let total = |l: &Layout| l.iter().map(Stretch::size).sum::<u64>();
+    let need =
+        |i: usize| evaluation_memory(total(candidates[i].old_layout), total(candidates[i].layout));
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(need(i)));
     let gate = MemoryGate::new(memory_limit);
     let done = std::sync::atomic::AtomicU64::new(0);
-    let mut results: Vec<(usize, Option<InnerPatch>)> = order
+    let mut results: Vec<(usize, Evaluation)> = order
         .par_iter()
         .map(|&i| {
             let _memory = gate.acquire(need(i));
-            let (ranges, old_ranges, path) = &candidates[i];
-            let found = evaluate(target, source, path, ranges, old_ranges, level);
+            let c = &candidates[i];
+            let found = evaluate(target, source, c, level);
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress.report(
                 "planning: bsdiff or zstd for changed executables",
@@ -106,7 +144,120 @@ pub fn find(
         })
         .collect();
     results.sort_by_key(|r| r.0);
-    results.into_iter().filter_map(|r| r.1).collect()
+    let mut patches = Vec::new();
+    for (_, evaluation) in results {
+        choices.push(evaluation.choice);
+        patches.extend(evaluation.patch);
+    }
+    choices.sort_by(|a, b| a.path.cmp(&b.path));
+    (patches, choices)
+}
+
+/// The ELF files of the target filesystem whose bytes differ from their old version (also
+/// ELF), each with the reason it cannot be evaluated, if any.
+fn changed_executables<'f>(
+    target: &[u8],
+    source: &[u8],
+    finder: &'f ReferenceFinder,
+    skip: &[(u64, u64)],
+    memory_limit: u64,
+) -> Vec<Candidate<'f>> {
+    let elf = |data: &[u8], layout: &Layout| {
+        first_data(layout).is_some_and(|at| data[at as usize..].starts_with(b"\x7fELF"))
+    };
+    let mut out = Vec::new();
+    for file in finder.files() {
+        let Some(old) = file.old else { continue };
+        let len: u64 = file.target.iter().map(Stretch::size).sum();
+        let old_len: u64 = old.iter().map(Stretch::size).sum();
+        if len != file.size || !elf(target, file.target) || !elf(source, old) {
+            continue;
+        }
+        if len == old_len && same_bytes(target, file.target, source, old) {
+            continue;
+        }
+        let taken = file.target.iter().any(|s| match *s {
+            Stretch::Data { offset: o, len: l } => {
+                skip.iter().any(|&(s, sl)| o < s + sl && s < o + l)
+            }
+            Stretch::Zeros(_) => false,
+        });
+        let unfit = if taken {
+            Some("planned otherwise")
+        } else if len < MIN_FILE {
+            Some("smaller than 16 KiB")
+        } else if len.max(old_len) > MAX_FILE {
+            Some("larger than 64 MiB")
+        } else if evaluation_memory(old_len, len) > memory_limit {
+            Some("needs more memory than --memory-limit")
+        } else {
+            None
+        };
+        out.push(Candidate {
+            path: file.path,
+            layout: file.target,
+            old_layout: old,
+            unfit,
+        });
+    }
+    out
+}
+
+/// Whether two files (layouts of the same length) hold the same bytes.
+fn same_bytes(a: &[u8], a_layout: &Layout, b: &[u8], b_layout: &Layout) -> bool {
+    let total: u64 = a_layout.iter().map(Stretch::size).sum();
+    let (mut x, mut y) = (FileCursor::new(a, a_layout), FileCursor::new(b, b_layout));
+    let mut pos = 0;
+    while pos < total {
+        let (p, q) = (x.bytes_at(pos), y.bytes_at(pos));
+        let n = p.len().min(q.len());
+        if n == 0 || p[..n] != q[..n] {
+            return false;
+        }
+        pos += n as u64;
+    }
+    true
+}
+
+/// Reads a file laid out in its image from front to back, without gathering it.
+struct FileCursor<'d> {
+    data: &'d [u8],
+    layout: &'d Layout,
+    /// The stretch that holds the last position asked for, and its first byte in the file.
+    index: usize,
+    start: u64,
+}
+
+impl<'d> FileCursor<'d> {
+    fn new(data: &'d [u8], layout: &'d Layout) -> Self {
+        FileCursor {
+            data,
+            layout,
+            index: 0,
+            start: 0,
+        }
+    }
+
+    /// Bytes of the file from `pos` on (at least one unless `pos` is past the end; zeros a
+    /// few KiB at a time). Positions must not go backwards.
+    fn bytes_at(&mut self, pos: u64) -> &'d [u8] {
+        static ZEROS: [u8; 4096] = [0; 4096];
+        while let Some(s) = self.layout.get(self.index) {
+            let end = self.start + s.size();
+            if pos < end {
+                let skip = pos - self.start;
+                return match *s {
+                    Stretch::Data { offset, .. } => {
+                        &self.data[(offset + skip) as usize..(offset + s.size()) as usize]
+                    }
+                    Stretch::Zeros(n) => &ZEROS[..(n - skip).min(4096) as usize],
+                };
+            }
+            self.index += 1;
+            self.start = end;
+        }
+        &[]
+    }
 }
 
 /// Lets evaluations start while their memory fits the limit together.
@@ -150,30 +301,67 @@ impl Drop for Permit<'_> {
     }
 }
 
-/// Encodes one candidate both ways; `Some` when bsdiff wins.
-fn evaluate(
-    target: &[u8],
-    source: &[u8],
-    path: &str,
-    ranges: &Ranges,
-    old_ranges: &Ranges,
-    level: i32,
-) -> Option<InnerPatch> {
-    let bytes = crate::reference::gather(target, ranges);
-    let old = crate::reference::gather(source, old_ranges);
-    if bytes == old {
-        return None;
-    }
-    let patch = codec::bsdiff::diff(&old, &bytes).ok()?;
+/// One candidate encoded both ways: its [`Choice`], and the patch when bsdiff wins.
+struct Evaluation {
+    choice: Choice,
+    patch: Option<InnerPatch>,
+}
+
+/// Encodes one candidate both ways.
+fn evaluate(target: &[u8], source: &[u8], c: &Candidate, level: i32) -> Evaluation {
+    let bytes = gather_file(target, c.layout);
+    let old = gather_file(source, c.old_layout);
+    let not_evaluated = |why| Evaluation {
+        choice: Choice {
+            path: c.path.to_string(),
+            outcome: Outcome::NotEvaluated(why),
+        },
+        patch: None,
+    };
+    let Ok(patch) = codec::bsdiff::diff(&old, &bytes) else {
+        return not_evaluated("bsdiff failed");
+    };
     let zstd_len = codec::zstd::compress_with_prefix(&bytes, &old, level.min(EVALUATION_LEVEL), 27)
         .map(|f| f.len())
         .unwrap_or(usize::MAX);
-    (patch.len() + RECIPE_COST < zstd_len).then(|| InnerPatch {
-        path: path.to_string(),
-        ranges: ranges.clone(),
-        bytes,
-        old_ranges: old_ranges.clone(),
-        patch,
-        zstd_len,
-    })
+    let choice = Choice {
+        path: c.path.to_string(),
+        outcome: Outcome::Evaluated {
+            bsdiff: patch.len(),
+            zstd: zstd_len,
+        },
+    };
+    let wins = patch.len() + RECIPE_COST < zstd_len;
+    Evaluation {
+        choice,
+        patch: wins.then(|| InnerPatch {
+            path: c.path.to_string(),
+            layout: c.layout.clone(),
+            bytes,
+            old_layout: c.old_layout.clone(),
+            patch,
+            zstd_len,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_with_holes_compare_by_their_bytes() {
+        let data: Vec<u8> = (0..64u8).chain(std::iter::repeat_n(0, 10_000)).collect();
+        let d = |offset, len| Stretch::Data { offset, len };
+        // 10 data bytes then 5,000 zeros, as one layout with a hole and as one run of data.
+        let sparse = vec![d(0, 10), Stretch::Zeros(5_000)];
+        let dense = vec![d(0, 10), d(100, 5_000)];
+        assert!(same_bytes(&data, &sparse, &data, &dense));
+        assert!(same_bytes(&data, &dense, &data, &sparse));
+        let shifted = vec![d(1, 10), Stretch::Zeros(5_000)];
+        assert!(!same_bytes(&data, &sparse, &data, &shifted));
+        // A zero in the hole's place that is not zero.
+        let other = vec![d(0, 10), d(100, 4_000), d(5, 1), d(200, 999)];
+        assert!(!same_bytes(&data, &sparse, &data, &other));
+    }
 }

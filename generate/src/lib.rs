@@ -38,7 +38,7 @@ use content::{Check, Kind, Recreate};
 use delta::{DeltaBuilder, Item, Profile, Recipe};
 use memmap2::Mmap;
 use rayon::prelude::*;
-use reference::{Ranges, ReferenceFinder};
+use reference::{Layout, Ranges, ReferenceFinder, Stretch};
 use sha2::{Digest, Sha256};
 use swu::Swu;
 
@@ -145,6 +145,9 @@ pub struct Stats {
     pub patch_saved_bytes: u64,
     /// Things the log should say (contents not opened as filesystems, and why).
     pub notes: Vec<String>,
+    /// Every changed executable inside target filesystems: `member: path: encoding chosen
+    /// (bsdiff and zstd sizes, or why bsdiff was not evaluated)`, for the log.
+    pub executables: Vec<String>,
     /// The parts of the target that cost the most in the delta, most expensive first (at most
     /// [`TOP_ITEMS`]).
     pub most_expensive: Vec<ItemCost>,
@@ -658,9 +661,7 @@ impl<'a> Planner<'a> {
                 }
                 Piece::Zeros { len } => {
                     self.stats.zero_bytes += len;
-                    let item = zeros_item(len);
-                    self.builder.add_recipe(item, Recipe::AllZeros)?;
-                    Part::Item(item)
+                    Part::Item(self.zeros(len)?)
                 }
                 Piece::New { start, len } => {
                     let bytes = &data[start as usize..(start + len) as usize];
@@ -767,7 +768,7 @@ impl<'a> Planner<'a> {
                 },
             };
             self.builder.add_recipe(file_item, recipe)?;
-            self.claim_file(&f.ranges, &f.bytes, file_item, &mut claimed)?;
+            self.claim_file(&f.layout, &f.bytes, file_item, &mut claimed)?;
             self.stats.inner_gz_files += 1;
             self.stats.inner_gz_bytes += f.bytes.len() as u64;
             if matches!(f.recreate, inner_gz::Recreate::GnuGzip(_)) {
@@ -782,7 +783,7 @@ impl<'a> Planner<'a> {
                         Basis::Source { .. } => false,
                     })
             };
-            let Some((old_ranges, old_content)) = f.old else {
+            let Some((old_layout, old_content)) = f.old else {
                 // A new file: its text joins the plain new bytes (with the other new files,
                 // whose texts often share much).
                 if made(self, &pending) {
@@ -795,7 +796,7 @@ impl<'a> Planner<'a> {
                 continue;
             };
             // The old file, then its content on the device.
-            let old_item = self.old_file(source, &old_ranges)?;
+            let old_item = self.old_file(source, &old_layout)?;
             let old_content_item = item_of(&old_content);
             self.builder.add_recipe(
                 old_content_item,
@@ -852,7 +853,7 @@ impl<'a> Planner<'a> {
     ) -> Result<Vec<(u64, u64, Item)>, Error> {
         let mut claimed = Vec::new();
         for f in files {
-            let old_item = self.old_file(source, &f.old_ranges)?;
+            let old_item = self.old_file(source, &f.old_layout)?;
             let file_item = item_of(&f.bytes);
             let patch_item = item_of(&f.patch);
             self.builder.add_recipe(
@@ -862,7 +863,7 @@ impl<'a> Planner<'a> {
                     old: old_item,
                 },
             )?;
-            self.claim_file(&f.ranges, &f.bytes, file_item, &mut claimed)?;
+            self.claim_file(&f.layout, &f.bytes, file_item, &mut claimed)?;
             self.stats.patched_files += 1;
             self.stats.patched_bytes += f.bytes.len() as u64;
             self.stats.patch_bytes += f.patch.len() as u64;
@@ -881,16 +882,20 @@ impl<'a> Planner<'a> {
         Ok(claimed)
     }
 
-    /// The item of an old file made of `ranges` of source content `source`, with its recipes.
-    fn old_file(&mut self, source: usize, ranges: &Ranges) -> Result<Item, Error> {
-        let mut parts = Vec::with_capacity(ranges.len());
-        for &(off, len) in ranges {
-            parts.push(self.source_piece(source, off, len)?);
+    /// The item of an old file laid out in source content `source`, with its recipes (its
+    /// zeros from `all_zeros`).
+    fn old_file(&mut self, source: usize, layout: &Layout) -> Result<Item, Error> {
+        let mut parts = Vec::with_capacity(layout.len());
+        for stretch in layout {
+            parts.push(match *stretch {
+                Stretch::Data { offset, len } => self.source_piece(source, offset, len)?,
+                Stretch::Zeros(len) => self.zeros(len)?,
+            });
         }
         Ok(match parts.as_slice() {
             [one] => *one,
             _ => {
-                let bytes = reference::gather(self.source_bytes(source), ranges);
+                let bytes = reference::gather_file(self.source_bytes(source), layout);
                 let item = item_of(&bytes);
                 self.builder.add_recipe(item, Recipe::Chain(parts))?;
                 item
@@ -898,31 +903,41 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// The item of `len` zero bytes, with its recipe.
+    fn zeros(&mut self, len: u64) -> Result<Item, Error> {
+        let item = zeros_item(len);
+        self.builder.add_recipe(item, Recipe::AllZeros)?;
+        Ok(item)
+    }
+
     /// Records where a file made as `file_item` sits in the target content: the file itself
-    /// when it is one range, else a slice of it per range.
+    /// when it is one stretch of data, else a slice of it per stretch of data (its zeros are
+    /// holes: not in the content).
     fn claim_file(
         &mut self,
-        ranges: &Ranges,
+        layout: &Layout,
         bytes: &[u8],
         file_item: Item,
         claimed: &mut Vec<(u64, u64, Item)>,
     ) -> Result<(), Error> {
-        if let [(start, len)] = ranges.as_slice() {
-            claimed.push((*start, *len, file_item));
+        if let [Stretch::Data { offset, len }] = layout.as_slice() {
+            claimed.push((*offset, *len, file_item));
             return Ok(());
         }
         let mut at = 0u64;
-        for &(start, len) in ranges {
-            let piece = item_of(&bytes[at as usize..(at + len) as usize]);
-            self.builder.add_recipe(
-                piece,
-                Recipe::Slice {
-                    offset: at,
-                    whole: file_item,
-                },
-            )?;
-            claimed.push((start, len, piece));
-            at += len;
+        for stretch in layout {
+            if let Stretch::Data { offset, len } = *stretch {
+                let piece = item_of(&bytes[at as usize..(at + len) as usize]);
+                self.builder.add_recipe(
+                    piece,
+                    Recipe::Slice {
+                        offset: at,
+                        whole: file_item,
+                    },
+                )?;
+                claimed.push((offset, len, piece));
+            }
+            at += stretch.size();
         }
         Ok(())
     }
@@ -1233,7 +1248,7 @@ fn create_checked(
                             let (mut claimed, pending) = planner.plan_inner_gz(*i, files)?;
                             let ranges: Vec<(u64, u64)> =
                                 claimed.iter().map(|c| (c.0, c.1)).collect();
-                            let patches = inner_patch::find(
+                            let (patches, choices) = inner_patch::find(
                                 &map,
                                 old,
                                 f,
@@ -1242,6 +1257,10 @@ fn create_checked(
                                 options.memory_limit,
                                 progress,
                             );
+                            planner
+                                .stats
+                                .executables
+                                .extend(choices.iter().map(|c| format!("{}: {c}", m.name)));
                             claimed.extend(planner.plan_inner_patches(*i, patches)?);
                             claimed.sort_unstable_by_key(|c| c.0);
                             (claimed, pending)

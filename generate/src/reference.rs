@@ -12,6 +12,61 @@ use std::collections::HashMap;
 /// Byte ranges `(offset, len)` in the paired source content.
 pub type Ranges = Vec<(u64, u64)>;
 
+/// One stretch of a file, in file order: bytes of the content, or zeros that no block of the
+/// image holds (a hole, an unwritten extent, or the end of a file past its last block). Holes
+/// are common in executables: aarch64 ones are linked with 64 KiB segment alignment, and
+/// `mkfs.ext4 -d` stores the zero padding between segments as holes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stretch {
+    Data { offset: u64, len: u64 },
+    Zeros(u64),
+}
+
+impl Stretch {
+    /// Its length in bytes.
+    pub fn size(&self) -> u64 {
+        match *self {
+            Stretch::Data { len, .. } | Stretch::Zeros(len) => len,
+        }
+    }
+}
+
+/// A whole file as stretches of its image, in file order; the lengths add up to its size.
+pub type Layout = Vec<Stretch>;
+
+/// The file's data as ranges of its image, in file order (zeros left out).
+pub fn data_ranges(layout: &Layout) -> Ranges {
+    layout
+        .iter()
+        .filter_map(|s| match *s {
+            Stretch::Data { offset, len } => Some((offset, len)),
+            Stretch::Zeros(_) => None,
+        })
+        .collect()
+}
+
+/// The file's bytes (zeros included) from `data`, its image.
+pub fn gather_file(data: &[u8], layout: &Layout) -> Vec<u8> {
+    let mut out = Vec::with_capacity(layout.iter().map(|s| s.size() as usize).sum());
+    for s in layout {
+        match *s {
+            Stretch::Data { offset, len } => {
+                out.extend_from_slice(&data[offset as usize..(offset + len) as usize])
+            }
+            Stretch::Zeros(len) => out.resize(out.len() + len as usize, 0),
+        }
+    }
+    out
+}
+
+/// The offset in `data` of a file's first byte when that byte is data (not a hole).
+pub fn first_data(layout: &Layout) -> Option<u64> {
+    match layout.first()? {
+        Stretch::Data { offset, .. } => Some(*offset),
+        Stretch::Zeros(_) => None,
+    }
+}
+
 /// The bytes of `ranges` of `data`, concatenated.
 pub fn gather(data: &[u8], ranges: &Ranges) -> Vec<u8> {
     let mut out = Vec::with_capacity(ranges.iter().map(|r| r.1 as usize).sum());
@@ -27,12 +82,10 @@ struct ExtPair {
     /// Target data runs `(first block, blocks, file, first logical block)`, sorted by first
     /// block.
     target_runs: Vec<(u64, u64, usize, u64)>,
-    /// Each target file's path and, if the path exists in the source, the old file's bytes as
-    /// ranges of the source content.
-    old_versions: Vec<Option<Ranges>>,
-    /// Each target file's bytes as ranges of the target content, in file order (holes left
-    /// out, so their total is below the size for sparse files).
-    target_files: Vec<(Ranges, u64)>,
+    /// Each target file's old version, if one was found, as stretches of the source content.
+    old_versions: Vec<Option<Layout>>,
+    /// Each target file as stretches of the target content, and its size.
+    target_files: Vec<(Layout, u64)>,
     /// Each target file's first path (empty when unreachable).
     target_paths: Vec<String>,
 }
@@ -41,13 +94,13 @@ struct ExtPair {
 pub struct FilePair<'a> {
     /// The file's first path in the target filesystem.
     pub path: &'a str,
-    /// The file's bytes as ranges of the target content, in file order.
-    pub target: &'a Ranges,
+    /// The file as stretches of the target content (holes are zeros), in file order.
+    pub target: &'a Layout,
     /// Size of the file.
     pub size: u64,
-    /// The old version's bytes as ranges of the source content (same path, else same path
-    /// with version numbers blanked, else a unique file name), if any.
-    pub old: Option<&'a Ranges>,
+    /// The old version as stretches of the source content (same path, else same path with
+    /// version numbers blanked, else a unique file name, else similar content), if any.
+    pub old: Option<&'a Layout>,
 }
 
 /// Finds references in one source content for one target content.
@@ -210,8 +263,8 @@ impl ReferenceFinder {
             let mut any_file = false;
             for (f, in_file) in files {
                 any_file = true;
-                if let Some(ranges) = &ext.old_versions[f] {
-                    out.extend(old_window(ranges, in_file, len, ext.target_files[f].1));
+                if let Some(layout) = &ext.old_versions[f] {
+                    out.extend(old_window(layout, in_file, len, ext.target_files[f].1));
                 }
             }
             if any_file {
@@ -239,25 +292,28 @@ const OLD_WINDOW_MARGIN: u64 = 2 << 20;
 /// by little; a smaller basis makes zstd's high levels several times faster).
 const OLD_WINDOW_MIN_MARGIN: u64 = 256 << 10;
 
-/// The part of an old version (`ranges`, in file order) that serves as basis for `len` bytes
+/// The part of an old version (`layout`, in file order) that serves as basis for `len` bytes
 /// at offset `at` of the new version, `new_size` bytes long: the whole old file when it is
 /// small, else the same place widened on both sides by the file's change in size plus
 /// [`OLD_WINDOW_MIN_MARGIN`], at most [`OLD_WINDOW_MARGIN`]. A segment must hold its basis
-/// within the device's zstd memory, which a whole large file would not fit.
-fn old_window(ranges: &Ranges, at: u64, len: u64, new_size: u64) -> Ranges {
-    let total: u64 = ranges.iter().map(|r| r.1).sum();
+/// within the device's zstd memory, which a whole large file would not fit. Only data is
+/// returned (zeros cost nothing to compress without a basis); offsets in the file count the
+/// holes, as `at` does.
+fn old_window(layout: &Layout, at: u64, len: u64, new_size: u64) -> Ranges {
+    let total: u64 = layout.iter().map(Stretch::size).sum();
     if total <= 2 * OLD_WINDOW_MARGIN {
-        return ranges.clone();
+        return data_ranges(layout);
     }
     let margin = (total.abs_diff(new_size) + OLD_WINDOW_MIN_MARGIN).min(OLD_WINDOW_MARGIN);
     let from = at.saturating_sub(margin).min(total);
     let to = (at + len + margin).min(total);
     let mut out = Ranges::new();
     let mut pos = 0u64;
-    for &(off, n) in ranges {
+    for s in layout {
+        let n = s.size();
         let (a, b) = (pos.max(from), (pos + n).min(to));
-        if a < b {
-            out.push((off + (a - pos), b - a));
+        if let (true, Stretch::Data { offset, .. }) = (a < b, s) {
+            out.push((offset + (a - pos), b - a));
         }
         pos += n;
     }
@@ -303,7 +359,7 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
                 target_runs.push((r.physical, r.len, idx, r.logical));
             }
         }
-        target_files.push((byte_ranges(&f.runs, block_size, f.size), f.size));
+        target_files.push((entry_layout(f, block_size), f.size));
         target_paths.push(f.paths.first().cloned().unwrap_or_default());
         let old = f
             .paths
@@ -319,7 +375,7 @@ fn ext_pair(target: &[u8], source: &[u8]) -> Result<ExtPair, String> {
                     .iter()
                     .find_map(|p| by_name.get(&(dir, file_name(p))).copied().flatten())
             })
-            .map(|old| byte_ranges(&old.runs, s_block, old.size));
+            .map(|old| entry_layout(old, s_block));
         old_versions.push(old);
     }
     match_by_content(
@@ -388,7 +444,7 @@ fn match_by_content(
     source: &[u8],
     t_block: u64,
     s_block: u64,
-    old_versions: &mut [Option<Ranges>],
+    old_versions: &mut [Option<Layout>],
 ) {
     let regular = |f: &&ext4::FileEntry| {
         matches!(f.kind, ext4::FileKind::Regular | ext4::FileKind::Directory)
@@ -413,7 +469,8 @@ fn match_by_content(
     let mut prints = Vec::new();
     for (k, f) in candidates.iter().enumerate() {
         prints.clear();
-        fingerprints(source, &byte_ranges(&f.runs, s_block, f.size), &mut prints);
+        let layout = entry_layout(f, s_block);
+        fingerprints(source, &data_ranges(&layout), &mut prints);
         for &p in &prints {
             owner
                 .entry(p)
@@ -427,8 +484,8 @@ fn match_by_content(
     }
     for (i, f) in wanted {
         prints.clear();
-        let ranges = byte_ranges(&f.runs, t_block, f.size);
-        fingerprints(target, &ranges, &mut prints);
+        let layout = entry_layout(f, t_block);
+        fingerprints(target, &data_ranges(&layout), &mut prints);
         prints.sort_unstable();
         prints.dedup();
         let mut hits: HashMap<u32, usize> = HashMap::new();
@@ -444,7 +501,7 @@ fn match_by_content(
         if let Some((k, n)) = best {
             if n >= 8 && n * 4 >= prints.len() {
                 let old = candidates[k as usize];
-                old_versions[i] = Some(byte_ranges(&old.runs, s_block, old.size));
+                old_versions[i] = Some(entry_layout(old, s_block));
             }
         }
     }
@@ -489,26 +546,46 @@ fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// A file's bytes as ranges of its image, in file order: initialized runs only, the last
-/// block cut at the file's size.
-fn byte_ranges(runs: &[ext4::Run], block: u64, size: u64) -> Ranges {
-    let mut ranges = Ranges::new();
-    for r in runs {
-        if !r.initialized {
-            continue;
-        }
-        let offset = r.physical * block;
-        // The file's last block holds bytes past its size; leave them out.
-        let logical_end = (r.logical + r.len) * block;
-        let len = (r.len * block).saturating_sub(logical_end.saturating_sub(size));
-        match ranges.last_mut() {
-            // Runs that continue each other on disk are one range.
-            Some(last) if len > 0 && last.0 + last.1 == offset => last.1 += len,
-            _ if len > 0 => ranges.push((offset, len)),
-            _ => {}
-        }
+/// A file's layout ([`file_layout`]); empty when its content is not in data blocks (inline
+/// data), so that it does not add up to the file's size.
+fn entry_layout(f: &ext4::FileEntry, block: u64) -> Layout {
+    match f.storage {
+        ext4::Storage::Blocks => file_layout(&f.runs, block, f.size),
+        _ => Layout::new(),
     }
-    ranges
+}
+
+/// A file as stretches of its image, in file order: its initialized runs as data (the last
+/// block cut at the file's size), and zeros for everything else up to its size (holes,
+/// unwritten extents, the end past the last block).
+fn file_layout(runs: &[ext4::Run], block: u64, size: u64) -> Layout {
+    let mut layout = Layout::new();
+    let mut pos = 0u64; // bytes of the file laid out so far
+    let zeros = |layout: &mut Layout, n: u64| match layout.last_mut() {
+        Some(Stretch::Zeros(z)) => *z += n,
+        _ if n > 0 => layout.push(Stretch::Zeros(n)),
+        _ => {}
+    };
+    let mut sorted: Vec<&ext4::Run> = runs.iter().filter(|r| r.initialized).collect();
+    sorted.sort_by_key(|r| r.logical);
+    for r in sorted {
+        let start = (r.logical * block).min(size);
+        let end = ((r.logical + r.len) * block).min(size);
+        if end <= pos.max(start) {
+            continue; // past the size, or overlapping what is laid out (corrupt maps)
+        }
+        zeros(&mut layout, start.saturating_sub(pos));
+        let skip = pos.saturating_sub(start);
+        let (offset, len) = (r.physical * block + skip, end - start - skip);
+        match layout.last_mut() {
+            // Runs that continue each other on disk are one stretch.
+            Some(Stretch::Data { offset: o, len: l }) if *o + *l == offset => *l += len,
+            _ => layout.push(Stretch::Data { offset, len }),
+        }
+        pos = end;
+    }
+    zeros(&mut layout, size - pos);
+    layout
 }
 
 #[cfg(test)]
@@ -517,12 +594,18 @@ mod tests {
 
     #[test]
     fn large_old_versions_give_a_window_around_the_same_place() {
+        let data = |ranges: &Ranges| -> Layout {
+            ranges
+                .iter()
+                .map(|&(offset, len)| Stretch::Data { offset, len })
+                .collect()
+        };
         let small: Ranges = vec![(0, 1000), (5000, 1000)];
-        assert_eq!(old_window(&small, 500, 10, 2000), small);
+        assert_eq!(old_window(&data(&small), 500, 10, 2000), small);
         let m = OLD_WINDOW_MARGIN;
         // A 10 MiB old file in two pieces; new bytes at 6 MiB of a new version that grew by
         // 3 MiB: the widest window.
-        let big: Ranges = vec![(0, 5 << 20), (100 << 20, 5 << 20)];
+        let big = data(&vec![(0, 5 << 20), (100 << 20, 5 << 20)]);
         let w = old_window(&big, 6 << 20, 4096, 13 << 20);
         assert_eq!(
             w,
@@ -548,6 +631,86 @@ mod tests {
             old_window(&big, 6 << 20, 4096, (10 << 20) + 1000),
             vec![((100 << 20) + (1 << 20) - n - 1000, 2 * (n + 1000) + 4096)]
         );
+    }
+
+    #[test]
+    fn old_windows_count_holes_as_file_bytes() {
+        // 3 MiB of data, a 2 MiB hole, 3 MiB of data: a window at 6 MiB lies in the second
+        // data run, 1 MiB into it (not at 6 MiB of the data alone).
+        let m = 1u64 << 20;
+        let layout = vec![
+            Stretch::Data {
+                offset: 0,
+                len: 3 * m,
+            },
+            Stretch::Zeros(2 * m),
+            Stretch::Data {
+                offset: 10 * m,
+                len: 3 * m,
+            },
+        ];
+        let n = OLD_WINDOW_MIN_MARGIN;
+        assert_eq!(
+            old_window(&layout, 6 * m, 4096, 8 * m),
+            vec![(11 * m - n, 2 * n + 4096)]
+        );
+        // A window over the hole keeps only the data around it.
+        assert_eq!(
+            old_window(&layout, 4 * m, 4096, 8 * m),
+            Vec::<(u64, u64)>::new()
+        );
+    }
+
+    fn run(logical: u64, physical: u64, len: u64) -> ext4::Run {
+        ext4::Run {
+            logical,
+            physical,
+            len,
+            initialized: true,
+        }
+    }
+
+    #[test]
+    fn file_layouts_have_holes_as_zeros() {
+        // Blocks 0-1 at 100, a hole at 2-3, block 4 at 200; the file ends 10 bytes into a
+        // sixth block that no run holds.
+        let runs = [run(4, 200, 1), run(0, 100, 2)];
+        let layout = file_layout(&runs, 4096, 5 * 4096 + 10);
+        assert_eq!(
+            layout,
+            vec![
+                Stretch::Data {
+                    offset: 100 * 4096,
+                    len: 8192
+                },
+                Stretch::Zeros(8192),
+                Stretch::Data {
+                    offset: 200 * 4096,
+                    len: 4096
+                },
+                Stretch::Zeros(10),
+            ]
+        );
+        let image: Vec<u8> = (0..256 * 4096u32).map(|i| (i % 251) as u8 | 1).collect();
+        let bytes = gather_file(&image, &layout);
+        assert_eq!(bytes.len(), 5 * 4096 + 10);
+        assert!(bytes[8192..16384].iter().all(|&b| b == 0));
+        assert_eq!(bytes[16384], image[200 * 4096]);
+        assert_eq!(first_data(&layout), Some(100 * 4096));
+        // Unwritten extents read as zeros; a last block is cut at the size.
+        let mut unwritten = run(0, 100, 1);
+        unwritten.initialized = false;
+        assert_eq!(
+            file_layout(&[unwritten, run(1, 300, 1)], 4096, 4096 + 100),
+            vec![
+                Stretch::Zeros(4096),
+                Stretch::Data {
+                    offset: 300 * 4096,
+                    len: 100
+                }
+            ]
+        );
+        assert_eq!(first_data(&file_layout(&[], 4096, 50)), None);
     }
 
     #[test]
