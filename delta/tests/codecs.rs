@@ -1,13 +1,13 @@
 //! Property tests of the codecs through the applier: zstd deltas against a raw-prefix basis,
 //! plain zstd frames, diffgen's `zstd_compression` recipe, and bsdiff patches — random pairs
-//! must always rebuild exactly.
+//! must always rebuild exactly, with ADU's applier too where the delta is for it.
 
 mod common;
 
 use std::sync::Arc;
 
 use codec::zstd::ZstdParams;
-use common::apply_bytes;
+use common::{apply_bytes, check_with_adu};
 use delta::apply::ApplyOptions;
 use delta::writer::{DeltaBuilder, Profile};
 use delta::{Item, Recipe};
@@ -68,8 +68,10 @@ proptest! {
             compressed: Item::of_bytes(&frame),
             basis: Some(Item::of_bytes(&old)),
         }).unwrap();
-        let (out, _) = apply_bytes(&old, &b.to_bytes().unwrap(), &ApplyOptions::default()).unwrap();
-        prop_assert_eq!(out, new);
+        let bytes = b.to_bytes().unwrap();
+        let (out, _) = apply_bytes(&old, &bytes, &ApplyOptions::default()).unwrap();
+        prop_assert_eq!(&out, &new);
+        check_with_adu(&old, &bytes, &new);
     }
 
     #[test]
@@ -98,7 +100,9 @@ proptest! {
             patch: Item::of_bytes(&patch),
             old: Item::of_bytes(&old),
         }).unwrap();
-        let (out, _) = apply_bytes(&old, &b.to_bytes().unwrap(), &ApplyOptions::default()).unwrap();
-        prop_assert_eq!(out, new);
+        let bytes = b.to_bytes().unwrap();
+        let (out, _) = apply_bytes(&old, &bytes, &ApplyOptions::default()).unwrap();
+        prop_assert_eq!(&out, &new);
+        check_with_adu(&old, &bytes, &new);
     }
 }

@@ -57,6 +57,28 @@ fn assert_error(o: &Output) -> String {
     errors[0].to_string()
 }
 
+/// Rebuilds `expected` from `source` and `delta` with `diffgen apply`. A delta that needs no
+/// diffgen extension (every gzip-profile delta) must rebuild it with ADU's own applier too, and
+/// ADU's dumpdiff must read it (where ../shared is present).
+fn assert_rebuilds(source: &str, delta: &str, expected: &Path) {
+    let out = format!("{delta}.rebuilt");
+    let o = run_str(&["apply", source, delta, &out]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let want = fs::read(expected).unwrap();
+    assert!(
+        fs::read(&out).unwrap() == want,
+        "{delta} rebuilt other bytes"
+    );
+    fs::remove_file(&out).unwrap();
+    let (archive, _) = delta::read_path(Path::new(delta), &delta::ReadLimits::default()).unwrap();
+    shared_fixtures::check_delta_with_adu(
+        Path::new(source),
+        Path::new(delta),
+        &want,
+        archive.needs_diffgen_applier(),
+    );
+}
+
 fn inspect_json(path: &Path) -> (Output, Value) {
     let o = run(&["inspect".as_ref(), "--json".as_ref(), path.as_os_str()]);
     let v = serde_json::from_slice(&o.stdout)
@@ -593,11 +615,8 @@ fn legacy_forms_create_a_verified_delta_with_logs() {
         report["deltas"][0]["delta_size"],
         fs::metadata(dir.path().join("out/x.diff")).unwrap().len()
     );
-    // The delta applies through the CLI and rebuilds v2.
-    let rebuilt = d("rebuilt.swu");
-    let o = run_str(&["apply", &v1, &d("out/x.diff"), &rebuilt]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(fs::read(&rebuilt).unwrap(), fs::read(&v2).unwrap());
+    // The delta applies through the CLI (and ADU's applier) and rebuilds v2.
+    assert_rebuilds(&v1, &d("out/x.diff"), Path::new(&v2));
     // 4 arguments: logs in <working>/logs/<n>, a new n each run; the working folder is reused.
     for n in 0..2 {
         let o = run_str(&[&v1, &v2, &d("o.diff"), &d("w4")]);
@@ -648,13 +667,7 @@ fn legacy_six_and_seven_arguments_recompress_the_target_first() {
     let (_, v) = inspect_json(&dir.path().join("re.swu"));
     assert_eq!(v["signed"], true);
     assert_eq!(v["ok"], true);
-    let rebuilt = d("rebuilt.swu");
-    let o = run_str(&["apply", &v1, &d("o.diff"), &rebuilt]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(
-        fs::read(&rebuilt).unwrap(),
-        fs::read(dir.path().join("re.swu")).unwrap()
-    );
+    assert_rebuilds(&v1, &d("o.diff"), &dir.path().join("re.swu"));
     // Applying to the wrong source: one clear error, no output.
     let wrong = d("wrong.swu");
     let line = assert_error(&run_str(&["apply", &v2, &d("o.diff"), &wrong]));
@@ -695,6 +708,11 @@ fn create_command_json_and_profiles() {
         assert_eq!(d["verified"], true);
         assert!(d["delta_size"].as_u64().unwrap() < d["target_size"].as_u64().unwrap());
         assert!(v["manifest"].is_null());
+        assert_rebuilds(
+            &v1,
+            &dir.path().join("c.diff").to_string_lossy(),
+            Path::new(&v2),
+        );
     }
     let line = assert_error(&run_str(&[
         "create",
@@ -828,6 +846,7 @@ fn manifest_lists_target_and_each_delta_with_its_source() {
             "gzip",
         ]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_rebuilds(s, &d(out), Path::new(&target));
     }
     fs::create_dir(dir.path().join("out")).unwrap();
     let out = d("out/im.json");
@@ -1045,6 +1064,7 @@ fn inspect_ext_images_members_and_deltas() {
         "gzip",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_rebuilds(&v1, &delta, Path::new(&v2));
     let o = run_str(&["inspect", "--json", &delta]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -1218,6 +1238,7 @@ fn legacy_form_writes_the_manifest_with_identity_options() {
         "model=toaster",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_rebuilds(&v1, &d("out/x.diff"), Path::new(&v2));
     let m: Value =
         serde_json::from_str(&fs::read_to_string(d("out/release-v2.importmanifest.json")).unwrap())
             .unwrap();

@@ -240,6 +240,13 @@ fn prepare(d: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The good delta is a gzip-profile one: ADU's own applier must rebuild it too.
+    shared_fixtures::check_delta_with_adu(
+        &d.join("v1r.swu"),
+        &d.join("good.diff"),
+        &fs::read(d.join("v2r.swu")).unwrap(),
+        false,
+    );
     let delta = fs::read(d.join("good.diff")).unwrap();
     w("trunc.diff", &delta[..delta.len() / 2]);
     w("trunc-header.diff", &delta[..20]);

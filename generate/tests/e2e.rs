@@ -1,6 +1,7 @@
-//! Delta generation end to end: every delta rebuilds its target exactly through the applier,
-//! the gzip profile stays within what ADU's stock applier accepts, output is deterministic,
-//! and bad inputs fail cleanly without output.
+//! Delta generation end to end: every delta rebuilds its target exactly through the applier
+//! (and through ADU's own applier when it needs no diffgen extension), the gzip profile stays
+//! within what ADU's stock applier accepts, output is deterministic, and bad inputs fail
+//! cleanly without output.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,12 +28,21 @@ fn recompressed(input: &Path, out: &Path, profile: recompress::Profile) {
     recompress::recompress(input, out, &o).unwrap();
 }
 
-/// Applies `delta` to `source` with the library applier and returns the result.
+/// Applies `delta` to `source` with the library applier and returns the result. A delta that
+/// needs no diffgen extension (every gzip-profile delta) must rebuild the same bytes with ADU's
+/// own applier (where `../shared` is present).
 fn apply(source: &Path, delta_path: &Path, dir: &Path) -> Vec<u8> {
     let out = dir.join("applied.swu");
     delta::apply(source, delta_path, &out, &delta::ApplyOptions::default()).expect("applies");
     let bytes = fs::read(&out).unwrap();
     fs::remove_file(&out).unwrap();
+    let (archive, _) = delta::read_path(delta_path, &delta::ReadLimits::default()).unwrap();
+    shared_fixtures::check_delta_with_adu(
+        source,
+        delta_path,
+        &bytes,
+        archive.needs_diffgen_applier(),
+    );
     bytes
 }
 

@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Environment variable that turns a missing `../shared` into a failure (set by `.ci/run`).
@@ -55,9 +56,29 @@ pub struct AduReference {
     pub dir: PathBuf,
 }
 
-/// ADU's reference applier (`../shared/tools/adu-reference`), if present.
+/// ADU's reference applier (`../shared/tools/adu-reference`), if present. Looked up once per
+/// test binary, so an absent folder costs one line, not one per delta.
 pub fn adu_reference() -> Option<AduReference> {
-    find("tools/adu-reference", "checks with ADU's own applier").map(|dir| AduReference { dir })
+    static FOUND: OnceLock<Option<AduReference>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            find("tools/adu-reference", "checks with ADU's own applier")
+                .map(|dir| AduReference { dir })
+        })
+        .clone()
+}
+
+/// [`AduReference::check_delta`] where `../shared` is present (the end-to-end tests call this
+/// wherever they verify a delta they wrote).
+pub fn check_delta_with_adu(
+    source: &Path,
+    delta: &Path,
+    expected: &[u8],
+    needs_diffgen_applier: bool,
+) {
+    if let Some(adu) = adu_reference() {
+        adu.check_delta(source, delta, expected, needs_diffgen_applier);
+    }
 }
 
 impl AduReference {
@@ -71,7 +92,10 @@ impl AduReference {
 
     /// Runs `applydiff <source> <delta> <out>` under `timeout`. With `library_dir`, the
     /// `libadudiffapi.so` in that folder is loaded instead of ADU's (the binaries carry
-    /// DT_RUNPATH, so `LD_LIBRARY_PATH` wins). Exit status = ADU's error count (124: timed out).
+    /// DT_RUNPATH, so `LD_LIBRARY_PATH` wins). Without it `LD_LIBRARY_PATH` is removed: under
+    /// `cargo test` it holds `target/*/deps`, where diffgen's drop-in `libadudiffapi.so` may
+    /// lie, and that one would be tested instead of ADU's. Exit status = ADU's error count
+    /// (124: timed out).
     pub fn applydiff(
         &self,
         source: &Path,
@@ -81,9 +105,10 @@ impl AduReference {
     ) -> Output {
         let mut cmd = timeout_command(&self.applydiff_path());
         cmd.arg(source).arg(delta).arg(out);
-        if let Some(dir) = library_dir {
-            cmd.env("LD_LIBRARY_PATH", dir);
-        }
+        match library_dir {
+            Some(dir) => cmd.env("LD_LIBRARY_PATH", dir),
+            None => cmd.env_remove("LD_LIBRARY_PATH"),
+        };
         cmd.output().expect("run applydiff under timeout")
     }
 
@@ -108,11 +133,48 @@ impl AduReference {
         );
     }
 
-    /// Runs `dumpdiff <delta>` under `timeout`.
+    /// Runs `dumpdiff <delta>` under `timeout`, with ADU's own library.
     pub fn dumpdiff(&self, delta: &Path) -> Output {
         let mut cmd = timeout_command(&self.dumpdiff_path());
-        cmd.arg(delta);
+        cmd.arg(delta).env_remove("LD_LIBRARY_PATH");
         cmd.output().expect("run dumpdiff under timeout")
+    }
+
+    /// ADU's tools on a delta diffgen wrote. A delta that needs no diffgen extension (every
+    /// gzip-profile delta) must be read by `dumpdiff` and must rebuild `expected` byte for byte
+    /// with `applydiff`. One that uses an extension must be refused by `dumpdiff` (it cannot
+    /// load such a delta at all: docs/format.md §1), never taken for something else.
+    pub fn check_delta(
+        &self,
+        source: &Path,
+        delta: &Path,
+        expected: &[u8],
+        needs_diffgen_applier: bool,
+    ) {
+        let dump = self.dumpdiff(delta);
+        let text = String::from_utf8_lossy(&dump.stdout);
+        if needs_diffgen_applier {
+            assert!(
+                !dump.status.success(),
+                "ADU's dumpdiff read a delta that uses diffgen's extensions ({}): {text}",
+                delta.display()
+            );
+            return;
+        }
+        assert!(
+            dump.status.success()
+                && text.contains("\"TargetItem\"")
+                && text.contains("\"Recipes\""),
+            "ADU's dumpdiff cannot read {} ({}): {text}{}",
+            delta.display(),
+            dump.status,
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        let mut out = delta.as_os_str().to_owned();
+        out.push(".adu-rebuilt");
+        let out = PathBuf::from(out);
+        self.assert_rebuilds(source, delta, &out, expected);
+        let _ = std::fs::remove_file(&out);
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use delta::apply::{apply, ApplyError, ApplyOptions, Report};
+use delta::{read_archive, ReadLimits};
 
 /// Deterministic pseudo-random bytes.
 pub fn noise(seed: u64, n: usize) -> Vec<u8> {
@@ -77,4 +78,19 @@ fn apply_in(
             Err(e)
         }
     }
+}
+
+/// ADU's own tools on a delta that diffgen's applier rebuilt `expected` from: one that needs no
+/// diffgen extension (every gzip-profile delta) must rebuild `expected` with ADU's `applydiff`
+/// too (see `shared_fixtures::AduReference::check_delta`). Skips where `../shared` is absent.
+pub fn check_with_adu(source: &[u8], delta: &[u8], expected: &[u8]) {
+    if shared_fixtures::adu_reference().is_none() {
+        return;
+    }
+    let archive = read_archive(&delta, &ReadLimits::default()).expect("delta reads back");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (s, d) = (dir.path().join("source"), dir.path().join("delta"));
+    std::fs::write(&s, source).expect("write source");
+    std::fs::write(&d, delta).expect("write delta");
+    shared_fixtures::check_delta_with_adu(&s, &d, expected, archive.needs_diffgen_applier());
 }
