@@ -21,6 +21,9 @@ DiffGenTool-compatible form (also used when the binary is installed as 'DiffGenT
     (logs then go to <working folder>/logs/<n>, the first n not yet used)
   Either form may be followed by --provider P --name N --version V --compat k=v[,k=v]
   [--manifest FILE] to write the ADU import manifest next to the delta.
+  DIFFGEN_CHECK_WITH=\"<applier command>\" (and DIFFGEN_CHECK_TIMEOUT=<seconds>) in the
+  environment does what `create --check-with` does: e.g. DIFFGEN_CHECK_WITH=applydiff for
+  ADU's own applier.
 
 Examples:
   diffgen inspect release-2.0.swu
@@ -70,7 +73,8 @@ pub enum Command {
     ///
     /// Optionally recompresses the target first (--recompressed, --sign), then plans the
     /// delta, writes it in ADU's diff format, applies it to the source to verify that it
-    /// rebuilds the target exactly, and only then moves it into place. The zstd profile needs
+    /// rebuilds the target exactly (with --check-with also with the applier your devices run,
+    /// e.g. ADU's applydiff), and only then moves it into place. The zstd profile needs
     /// diffgen's applier on the device; the gzip profile uses only what ADU's stock applier
     /// accepts. "auto" picks zstd if the target holds zstd payloads, gzip otherwise.
     #[command(after_help = CREATE_EXAMPLES)]
@@ -106,6 +110,8 @@ Examples:
   diffgen create --source v1.swu --target v2-recompressed.swu -o v1-to-v2.diff
   diffgen create --source v1.swu --target v2.swu --recompressed v2-rec.swu --sign ./sign.sh -o d.diff
   diffgen create --source v1.swu --target v2-adu.swu --profile gzip -o d.diff --json
+  diffgen create --source v1.swu --target v2-adu.swu --profile gzip -o d.diff \\
+      --check-with /opt/adu/bin/applydiff --logs logs/
   diffgen create --source v1.0.swu --source v1.1.swu --target v2.swu -o deltas/ \\
       --provider Contoso --name Toaster --version 2.0 --compat model=toaster";
 
@@ -213,6 +219,19 @@ pub struct CreateArgs {
     /// Skip applying the delta before publishing it (not recommended).
     #[arg(long)]
     pub no_verify: bool,
+    /// After diffgen's own verification, rebuild the target with the applier your devices run
+    /// and write the delta only if the result equals the target byte for byte. Runs
+    /// `sh -c '<COMMAND> "$@"' diffgen-check <source> <delta> <out>`: the three paths are
+    /// passed as arguments (spaces are safe), the delta still at its temp path. A non-zero
+    /// exit, a timeout or other bytes fail the run (exit 1, no delta). Its output goes to
+    /// <logs>/check-with.log. Example, ADU's own applier for gzip-profile deltas:
+    /// --check-with /opt/adu/bin/applydiff. Default: $DIFFGEN_CHECK_WITH.
+    #[arg(long, value_name = "COMMAND")]
+    pub check_with: Option<String>,
+    /// Seconds the --check-with command may take per delta before its process group is
+    /// killed [default: $DIFFGEN_CHECK_TIMEOUT, else 3600].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub check_timeout: Option<u64>,
     /// Working memory the planner may use for work it can size (parallel bsdiff evaluations
     /// and their suffix arrays); the input images are memory-mapped and not counted. Sizes
     /// like 512M or 4G.

@@ -1,6 +1,7 @@
 //! `diffgen create` and the DiffGenTool positional form: optional recompression, delta
-//! generation with verification, logs (`diffgen.log`, `report.json`, `diff.json`) and a
-//! summary for people or pipelines.
+//! generation with verification (and, with `--check-with`, a check by the devices' own
+//! applier before the delta is moved into place), logs (`diffgen.log`, `report.json`,
+//! `diff.json`, `check-with.log`) and a summary for people or pipelines.
 
 use std::fs::File;
 use std::io::Read;
@@ -11,6 +12,7 @@ use std::time::Instant;
 use delta::Profile;
 use serde::Serialize;
 
+use crate::check_with::{CheckWith, Staged};
 use crate::cli::{CompressionArg, CreateArgs, IdentityArgs, ProfileArg};
 use crate::failure::Failure;
 
@@ -29,6 +31,8 @@ pub struct Job {
     pub work: Option<PathBuf>,
     pub logs: Option<PathBuf>,
     pub verify: bool,
+    /// Also rebuild each delta with this applier before publishing it (`--check-with`).
+    pub check_with: Option<CheckWith>,
     /// See [`generate::Options::memory_limit`].
     pub memory_limit: u64,
     /// Draw progress on a terminal (not with --quiet or --json).
@@ -65,6 +69,8 @@ pub struct Summary {
     pub delta_sha256: String,
     pub ratio: f64,
     pub verified: bool,
+    /// The `--check-with` command that rebuilt the target exactly from this delta.
+    pub checked_with: Option<String>,
     pub reused_bytes: u64,
     pub zero_bytes: u64,
     pub new_bytes: u64,
@@ -156,17 +162,34 @@ pub fn execute(job: &Job) -> Result<RunSummary, Failure> {
     options.verify = job.verify;
     options.memory_limit = job.memory_limit;
     let display = crate::progress::Display::new(job.show_progress);
+    let check_log = job.logs.as_ref().map(|l| l.join("check-with.log"));
+    if let (Some(_), Some(log)) = (&job.check_with, &check_log) {
+        let _ = std::fs::remove_file(log); // a log folder may be reused
+    }
     let mut deltas = Vec::new();
     for (source, output) in job.sources.iter().zip(&job.outputs) {
         let run_start = Instant::now();
         options.progress = display.progress(&stem(source));
-        let outcome = generate::create(source, &target, output, &options);
+        // With --check-with the delta stays at a temp path until the device's applier has
+        // rebuilt the target from it.
+        let staged = Staged::new(output, job.check_with.is_some())?;
+        let outcome = generate::create(source, &target, staged.path(), &options);
         display.finish();
         let outcome =
             outcome.map_err(|e| Failure::new(format!("{e} (delta from {})", source.display())))?;
-        deltas.push(summarize(
-            source, &target, output, profile, &outcome, run_start,
-        ));
+        let check = job.check_with.as_ref();
+        let where_ = (
+            target.as_path(),
+            options.work_dir.as_path(),
+            check_log.as_deref(),
+        );
+        let check_secs = check_and_publish(check, staged, source, where_)?;
+        let mut summary = summarize(source, &target, output, profile, &outcome, run_start);
+        if let (Some(check), Some(secs)) = (check, check_secs) {
+            summary.checked_with = Some(check.command.clone());
+            summary.stage_seconds.push(("check with", secs));
+        }
+        deltas.push(summary);
     }
     if !deltas.is_empty() {
         // The first delta's time includes recompression and set-up.
@@ -191,6 +214,23 @@ pub fn execute(job: &Job) -> Result<RunSummary, Failure> {
         write_logs(logs, &run, &job.outputs)?;
     }
     Ok(run)
+}
+
+/// Runs the `--check-with` command (if any) on the staged delta from `source`, then moves the
+/// delta into place; returns the seconds the check took. `(target, work, log)`: the target it
+/// must rebuild, the folder for the rebuilt file, the log for the command's output.
+fn check_and_publish(
+    check: Option<&CheckWith>,
+    staged: Staged,
+    source: &Path,
+    (target, work, log): (&Path, &Path, Option<&Path>),
+) -> Result<Option<f64>, Failure> {
+    let start = Instant::now();
+    if let Some(check) = check {
+        check.check(source, staged.path(), target, work, log)?;
+    }
+    staged.publish()?;
+    Ok(check.map(|_| start.elapsed().as_secs_f64()))
 }
 
 /// Wall time of the whole run minus that of the other deltas.
@@ -220,6 +260,7 @@ fn summarize(
         delta_sha256: swu::hex::encode(&outcome.delta_sha256),
         ratio: outcome.delta_len as f64 / outcome.target.length() as f64,
         verified: outcome.verified,
+        checked_with: None,
         reused_bytes: outcome.stats.reused_bytes,
         zero_bytes: outcome.stats.zero_bytes,
         new_bytes: outcome.stats.new_bytes,
@@ -311,6 +352,11 @@ pub fn text(s: &Summary) -> String {
         s.profile,
         if s.verified { "yes" } else { "NO (--no-verify)" }
     );
+    if let Some(command) = &s.checked_with {
+        t.push_str(&format!(
+            "  checked with {command:?}: rebuilt the target exactly\n"
+        ));
+    }
     t.push_str(&format!(
         "  target bytes: {} reused from the source, {} zero runs, {} new; {} recipes\n",
         s.reused_bytes, s.zero_bytes, s.new_bytes, s.recipes
@@ -464,6 +510,7 @@ pub fn run(args: &CreateArgs) -> Result<ExitCode, Failure> {
         work: args.work.clone(),
         logs: args.logs.clone(),
         verify: !args.no_verify,
+        check_with: CheckWith::from_args(args.check_with.as_deref(), args.check_timeout)?,
         memory_limit: args.memory_limit,
         show_progress: !args.quiet && !args.json,
     };

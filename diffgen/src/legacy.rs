@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Unlike DiffGenTool, every failure (including a wrong argument count) exits 1 with an
-//! `Error:` line, and nothing is checked by launching helper binaries.
+//! `Error:` line, and nothing is checked by launching helper binaries. The environment
+//! variable `DIFFGEN_CHECK_WITH` (and `DIFFGEN_CHECK_TIMEOUT`) stands in for `diffgen create
+//! --check-with` (see `check_with`), which this form has no room for.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -142,6 +144,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode, Failure> {
         work: Some(invocation.working_folder.clone()),
         logs: Some(invocation.log_folder.clone()),
         verify: true,
+        check_with: crate::check_with::CheckWith::from_args(None, None)?,
     };
     println!("Starting main task.");
     let run = crate::create::execute(&job)?;

@@ -4,6 +4,7 @@
 //! with exit code 1.
 
 mod apply_cmd;
+mod check_with;
 mod cli;
 mod create;
 mod failure;
