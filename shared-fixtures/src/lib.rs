@@ -103,13 +103,27 @@ impl AduReference {
         out: &Path,
         library_dir: Option<&Path>,
     ) -> Output {
+        self.applydiff_command(source, delta, out, library_dir)
+            .output()
+            .expect("run applydiff under timeout")
+    }
+
+    /// The command [`applydiff`](Self::applydiff) runs, for a caller that adds environment
+    /// variables (e.g. settings of the library it loads).
+    pub fn applydiff_command(
+        &self,
+        source: &Path,
+        delta: &Path,
+        out: &Path,
+        library_dir: Option<&Path>,
+    ) -> Command {
         let mut cmd = timeout_command(&self.applydiff_path());
         cmd.arg(source).arg(delta).arg(out);
         match library_dir {
             Some(dir) => cmd.env("LD_LIBRARY_PATH", dir),
             None => cmd.env_remove("LD_LIBRARY_PATH"),
         };
-        cmd.output().expect("run applydiff under timeout")
+        cmd
     }
 
     /// Applies with ADU's own library and panics unless `out` equals `expected` byte for byte.
