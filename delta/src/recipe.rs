@@ -52,12 +52,25 @@ impl RecipeType {
         RecipeType::BcjX86Decode,
     ];
 
-    /// Whether ADU's stock applier lacks this type (the delta needs diffgen's applier).
-    pub fn is_extension(self) -> bool {
+    /// Whether ADU 3.0's stock applier loads and applies this type: ids 0–5 and 7 (an
+    /// allow-list, so a new type is an extension until shown otherwise). Checked with ADU's
+    /// `applydiff`: id 6 fails to load (error 31702), ids 8 and 9 crash its reader.
+    pub fn is_adu_stock(self) -> bool {
         matches!(
             self,
-            RecipeType::ZstdCompression | RecipeType::GnuGzipCompression | RecipeType::BcjX86Decode
+            RecipeType::AllZeros
+                | RecipeType::Chain
+                | RecipeType::Slice
+                | RecipeType::BspatchDecompression
+                | RecipeType::ZlibCompression
+                | RecipeType::ZlibDecompression
+                | RecipeType::ZstdDecompression
         )
+    }
+
+    /// Whether ADU's stock applier lacks this type (the delta needs diffgen's applier).
+    pub fn is_extension(self) -> bool {
+        !self.is_adu_stock()
     }
 
     pub fn id(self) -> u32 {
@@ -496,6 +509,16 @@ mod tests {
 
     fn item(n: u8) -> Item {
         Item::of_bytes(&vec![n; usize::from(n) + 1])
+    }
+
+    #[test]
+    fn adu_stock_types_are_ids_0_to_5_and_7() {
+        let stock: Vec<u32> = RecipeType::ALL
+            .iter()
+            .filter(|t| t.is_adu_stock())
+            .map(|t| t.id())
+            .collect();
+        assert_eq!(stock, [0, 1, 2, 3, 4, 5, 7]);
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! Building and serializing a delta (PAMZ standard v2), refusing anything the applier would
 //! reject.
 //!
+//! The profile is a guard, not a hint: a gzip-profile delta never carries a recipe that ADU
+//! 3.0's stock applier rejects (`zstd_compression`, id 6: error 31702) or does not know (ids 8
+//! and 9, on which it crashes), neither in its own cookbook nor in a nested archive (which
+//! ADU's reader loads like the outer one). [`Profile::allows`] is the one list; recipes are
+//! checked when added, nested archives when embedded, and everything again when written.
+//!
 //! The output is canonical in the reference writer's sense (recipe sets by result item, recipes by
 //! type name, numbers and items, duplicates collapsed, nested archives by item), so the same
 //! content always gives the same bytes, identical to ADU's writer.
@@ -22,12 +28,23 @@ use crate::zstd_frame;
 /// Which applier the delta is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Profile {
-    /// ADU-stock compatible ("gzip profile"): only what ADU 3.0's applier accepts. Refuses
-    /// `zstd_compression` (id 6).
+    /// ADU-stock compatible ("gzip profile"): only what ADU 3.0's applier accepts, the recipe
+    /// ids 0–5 and 7 ([`RecipeType::is_adu_stock`]).
     #[default]
     Gzip,
-    /// diffgen's applier: also `zstd_compression` (for targets recompressed with zstd).
+    /// diffgen's applier: also the extensions `zstd_compression`, `gnu_gzip_compression` and
+    /// `bcj_x86_decode`.
     Extended,
+}
+
+impl Profile {
+    /// Whether a delta of this profile may contain recipes of type `t`.
+    pub fn allows(self, t: RecipeType) -> bool {
+        match self {
+            Profile::Gzip => t.is_adu_stock(),
+            Profile::Extended => true,
+        }
+    }
 }
 
 /// Bytes of a blob to be written: anything random-access (a `Vec<u8>`, a file range).
@@ -44,6 +61,8 @@ pub enum WriteError {
     },
     #[error("recipe for {result}: {recipe} is a diffgen extension that ADU's applier rejects; the gzip profile cannot use it")]
     ProfileForbids { result: Item, recipe: RecipeType },
+    #[error("a nested archive uses {recipe}, a diffgen extension that ADU's applier rejects; the gzip profile cannot nest it")]
+    NestedProfileForbids { recipe: RecipeType },
     #[error(
         "recipe for {result}: zlib level 0 (stored blocks) is not reproducible; use 1..=9 or -1"
     )]
@@ -71,7 +90,8 @@ pub struct DeltaBuilder {
     recipes: BTreeMap<Item, BTreeSet<CanonicalRecipe>>,
     inline_assets: Option<(Item, BlobSource)>,
     remainder: Option<(Item, BlobSource)>,
-    nested: BTreeMap<Item, Vec<u8>>,
+    /// Serialized nested archives, with the recipe types each uses (its own nested ones too).
+    nested: BTreeMap<Item, (Vec<u8>, BTreeSet<RecipeType>)>,
 }
 
 /// A recipe ordered as the reference writer orders them: name, number count, numbers, item
@@ -129,7 +149,7 @@ impl DeltaBuilder {
             .check_against(&result)
             .map_err(|source| WriteError::Recipe { result, source })?;
         match &recipe {
-            r if r.recipe_type().is_extension() && self.profile == Profile::Gzip => {
+            r if !self.profile.allows(r.recipe_type()) => {
                 return Err(WriteError::ProfileForbids {
                     result,
                     recipe: r.recipe_type(),
@@ -213,12 +233,47 @@ impl DeltaBuilder {
         Ok(item)
     }
 
-    /// Embeds another delta; its pantry and cookbook join this one's when applied.
+    /// Embeds another delta; its pantry and cookbook join this one's when applied. Refused if
+    /// it uses a recipe type this builder's profile does not allow.
     pub fn add_nested(&mut self, nested: &DeltaBuilder) -> Result<Item, WriteError> {
+        let types = nested.recipe_types();
+        if let Some(&recipe) = types.iter().find(|&&t| !self.profile.allows(t)) {
+            return Err(WriteError::NestedProfileForbids { recipe });
+        }
         let bytes = nested.to_bytes()?;
         let item = Item::of_bytes(&bytes);
-        self.nested.insert(item, bytes);
+        self.nested.insert(item, (bytes, types));
         Ok(item)
+    }
+
+    /// Every recipe type this delta uses, nested archives included.
+    pub fn recipe_types(&self) -> BTreeSet<RecipeType> {
+        let own = self
+            .recipes
+            .values()
+            .flat_map(|set| set.iter().map(|r| r.0.recipe_type()));
+        let nested = self
+            .nested
+            .values()
+            .flat_map(|(_, types)| types.iter().copied());
+        own.chain(nested).collect()
+    }
+
+    /// The profile guard at the point of writing: nothing the profile does not allow.
+    fn check_profile(&self) -> Result<(), WriteError> {
+        for (result, set) in &self.recipes {
+            if let Some(r) = set.iter().find(|r| !self.profile.allows(r.0.recipe_type())) {
+                return Err(WriteError::ProfileForbids {
+                    result: *result,
+                    recipe: r.0.recipe_type(),
+                });
+            }
+        }
+        let nested = self.nested.values().flat_map(|(_, types)| types.iter());
+        match nested.copied().find(|&t| !self.profile.allows(t)) {
+            Some(recipe) => Err(WriteError::NestedProfileForbids { recipe }),
+            None => Ok(()),
+        }
     }
 
     /// Serializes to a vector.
@@ -233,6 +288,7 @@ impl DeltaBuilder {
         if self.target.is_empty() {
             return Err(WriteError::EmptyTarget);
         }
+        self.check_profile()?;
         self.check_zstd_frames()?;
         let mut w = CountingWriter { out, count: 0 };
         let io_err = |source| WriteError::Io {
@@ -283,7 +339,7 @@ impl DeltaBuilder {
         }
         w.put(&(self.nested.len() as u32).to_be_bytes())
             .map_err(io_err)?;
-        for (item, bytes) in &self.nested {
+        for (item, (bytes, _)) in &self.nested {
             w.item(item).map_err(io_err)?;
             w.put(bytes).map_err(io_err)?;
         }
