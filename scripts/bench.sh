@@ -21,6 +21,9 @@
 #           --reproducible, sw-description with sha256), then `diffgen recompress` into a zstd
 #           and a gzip variant.
 #   tools   diffgen create/apply, zstd profile and gzip profile (SWU -> SWU, byte-exact check);
+#           the gzip-profile delta also applied by ADU's own applydiff (../shared/tools/
+#           adu-reference, or ADU_REFERENCE=<folder>; skipped with a line when absent), its
+#           verdict in the row's note ("ADU applier: rebuilt exactly");
 #           on the raw ext4 images: xdelta3 -9 -B <image size>, zstd -19 --long=30
 #           --patch-from, HDiffPatch (PyPI `hdiffpatch`, zstd-19).
 #   numbers delta size, generation and apply wall time and peak RSS (/usr/bin/time -v), the
@@ -356,6 +359,39 @@ EOF
   meta "$pair" "diffgen $profile" "$(cat "$logs/summary.txt")"
 }
 
+# ADU's own delta applier (libadudiffapi.so 3.0.0 and applydiff), beside the checkout.
+adu_ref=${ADU_REFERENCE:-$root/../shared/tools/adu-reference}
+[ -x "$adu_ref/bin/applydiff" ] \
+  || log "SKIPPED: ADU applier check of gzip-profile deltas ($adu_ref/bin/applydiff not found; it lives beside the checkout in ../shared)"
+
+# adu_check SOURCE DELTA EXPECTED: applies DELTA with ADU's applydiff (ADU's own library, under
+# timeout) and adds its verdict to the note of the last results row.
+adu_check() {
+  local delta=$2 out=$2.adu.swu verdict rc=0 t0
+  if [ ! -x "$adu_ref/bin/applydiff" ]; then
+    verdict="ADU applier: not checked (../shared absent)"
+  elif [ ! -f "$delta" ]; then
+    return 0
+  else
+    log "  ADU applydiff"
+    t0=$(date +%s.%N)
+    env -u LD_LIBRARY_PATH timeout --kill-after=10 3600 "$adu_ref/bin/applydiff" "$1" "$delta" "$out" \
+      > "$delta.adu.log" 2>&1 || rc=$?
+    t0=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    if [ "$rc" -ne 0 ]; then
+      verdict="ADU applier: FAILED (exit $rc: $(grep -m 1 -o 'Code: [0-9]*.*' "$delta.adu.log" | cut -c 1-120 | tr -d '\t|'))"
+    elif cmp -s "$out" "$3"; then
+      verdict="ADU applier: rebuilt exactly, $t0 s"
+    else
+      verdict="ADU applier: FAILED (other bytes than the target)"
+    fi
+    rm -f "$out"
+  fi
+  awk -F'\t' -v OFS='\t' -v n="$verdict" 'NR == FNR { last = FNR; next }
+    FNR == last { $12 = ($12 == "" ? n : $12 "; " n) } { print }' "$results" "$results" > "$results.tmp"
+  mv "$results.tmp" "$results"
+}
+
 run_pair() {
   local pair=$1 dir=$pairs_dir/$1 runs=$work/runs/$1
   rm -rf "$runs"
@@ -370,6 +406,7 @@ run_pair() {
       "'$bin' create --source '$dir/v1.$p.swu' --target '$dir/v2.$p.swu' -o '$r/d.diff' --profile $p --work '$r/work' --logs '$r/logs'" \
       "'$bin' apply --temp-dir '$r' '$dir/v1.$p.swu' '$r/d.diff' '$r/out.swu'" \
       "$r/d.diff" "$r/out.swu" "$dir/v2.$p.swu"
+    if [ "$p" = gzip ]; then adu_check "$dir/v1.$p.swu" "$r/d.diff" "$dir/v2.$p.swu"; fi
     diffgen_report "$pair" "$p" "$r/logs"
     rm -rf "$r/work"
   done
