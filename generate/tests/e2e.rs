@@ -875,3 +875,65 @@ fn a_decompression_bomb_stops_at_the_content_limit() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Executables linked with large segment alignment (aarch64: 64 KiB) carry runs of zero
+/// padding, which `mkfs.ext4 -d` stores as holes. A hole reads as zeros in both versions: such
+/// a sparse file is still compared with bsdiff and patched (it used to be left to zstd), and
+/// the device rebuilds its zeros with `all_zeros`.
+#[test]
+fn sparse_executables_are_patched_with_bsdiff() {
+    let dir = tempfile::tempdir().unwrap();
+    // Code, 88 KiB of zero padding up to a 64 KiB boundary, more code; each "instruction" an
+    // opcode and an absolute address that moves by `shift` in the new build.
+    let code = |n: u32, shift: u32, seed: u32| -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut x = seed;
+        for i in 0..n {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            out.push([0x94, 0x97, 0x14, 0x17, 0xd6][(x % 5) as usize]);
+            out.extend_from_slice(
+                &(0x40_0000 + (x >> 8) % 0x10_0000 + i % 7 + shift).to_le_bytes(),
+            );
+        }
+        out
+    };
+    let program = |shift: u32| -> Vec<u8> {
+        let mut out = b"\x7fELF\x02\x01\x01\x00".to_vec();
+        out.extend(code(8_000, shift, 0x2545_F491));
+        out.resize(128 << 10, 0);
+        out.extend(code(12_000, shift, 0x1234_5677));
+        out
+    };
+    let release = |shift: u32| vec![("usr/bin/program", program(shift))];
+    let (s, t) = filesystem_release_pair(dir.path(), [release(0), release(0x1047)]);
+    // The image really holds the file with a hole.
+    let image = fs::read(dir.path().join("v2.ext4")).unwrap();
+    let fs_ = ext4::Filesystem::open(image.as_slice()).unwrap();
+    let scan = fs_.scan().unwrap();
+    let file = scan
+        .files
+        .iter()
+        .find(|f| f.paths.iter().any(|p| p == "/usr/bin/program"))
+        .unwrap();
+    let mapped: u64 = file.runs.iter().map(|r| r.len).sum();
+    assert!(
+        mapped * 4096 < file.size - 4096,
+        "mkfs.ext4 -d stored the padding: {:?}",
+        file.runs
+    );
+    for profile in [Profile::Gzip, Profile::Extended] {
+        let (d, o) = delta(dir.path(), &s, &t, profile);
+        assert_eq!(o.stats.patched_files, 1, "{profile:?}: {:?}", o.stats);
+        assert!(
+            o.stats
+                .executables
+                .iter()
+                .any(|e| e.contains("/usr/bin/program: bsdiff (bsdiff patch")),
+            "{:?}",
+            o.stats.executables
+        );
+        assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+    }
+}
