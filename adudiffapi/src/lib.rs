@@ -31,6 +31,7 @@
 
 pub mod codes;
 pub mod log;
+pub mod rootfs;
 pub mod run;
 pub mod session;
 pub mod settings;

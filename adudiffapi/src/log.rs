@@ -80,11 +80,9 @@ pub fn render(r: &Record) -> String {
             t.push_str(&report.to_string());
         }
         None => {
-            let _ = writeln!(
-                t,
-                "result:   FAILED ({} errors); no output written",
-                r.errors.len()
-            );
+            let n = r.errors.len();
+            let plural = if n == 1 { "" } else { "s" };
+            let _ = writeln!(t, "result:   FAILED ({n} error{plural}); no output written");
         }
     }
     for e in r.errors {
@@ -192,7 +190,7 @@ mod tests {
             "delta:    /nonexistent.diff\n",
             "settings: memory budget 50331648 bytes; temp dir (the output's folder); known items: none; from defaults",
             "known item /dev/nope: not used",
-            "result:   FAILED (1 errors)",
+            "result:   FAILED (1 error); no output written",
             "error 50001: the delta was made for source X",
             "wall time: 1.500 s",
         ] {

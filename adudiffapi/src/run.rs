@@ -17,6 +17,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::codes;
 use crate::log;
+use crate::rootfs;
 use crate::session::ApiError;
 use crate::settings::{self, Settings};
 
@@ -125,18 +126,27 @@ fn run(source: &Path, delta: &Path, target: &Path, settings: &Settings) -> Ran {
     }
 }
 
-/// Known items that can be opened, and a note for each that cannot (a device lists both A/B
-/// partitions, or the agent's user may not read one): those are skipped, not fatal.
+/// Known items that can be opened (`rootfs` resolved to the root filesystem's device), and a
+/// note for each that cannot (the agent's user may not read a partition): those are skipped,
+/// not fatal.
 fn openable(paths: &[PathBuf]) -> (Vec<delta::KnownItem>, Vec<String>) {
     let mut known = Vec::new();
     let mut skipped = Vec::new();
     for p in paths {
-        match std::fs::File::open(p) {
-            Ok(_) => known.push(delta::KnownItem {
-                path: p.clone(),
-                length: None,
-            }),
-            Err(e) => skipped.push(format!("{}: not used: cannot open it: {e}", p.display())),
+        let path = if p.as_os_str() == rootfs::KEYWORD {
+            match rootfs::device() {
+                Ok(dev) => dev,
+                Err(e) => {
+                    skipped.push(format!("{}: not used: {e}", rootfs::KEYWORD));
+                    continue;
+                }
+            }
+        } else {
+            p.clone()
+        };
+        match std::fs::File::open(&path) {
+            Ok(_) => known.push(delta::KnownItem { path, length: None }),
+            Err(e) => skipped.push(format!("{}: not used: cannot open it: {e}", path.display())),
         }
     }
     (known, skipped)

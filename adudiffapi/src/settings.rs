@@ -4,7 +4,7 @@
 //!
 //! | config key (`libadudiffapi.conf`) | environment variable | meaning | default |
 //! |---|---|---|---|
-//! | `known_item = PATH` (repeatable) | `DIFFGEN_KNOWN_ITEMS=PATH:PATH` | files or block devices that may hold an item of the delta (the running rootfs partition) | none |
+//! | `known_item = PATH` (repeatable) | `DIFFGEN_KNOWN_ITEMS=PATH:PATH` | files or block devices that may hold an item of the delta; `rootfs`: the device of the running root filesystem (see [`crate::rootfs`]) | none |
 //! | `memory_budget = SIZE` | `DIFFGEN_APPLY_MEMORY_BUDGET` | decoder and cookbook memory, e.g. `48M` | 48 MiB |
 //! | `log = PATH` | `DIFFGEN_APPLY_LOG` | log file (appended), or folder for `diffgen-apply.log` | no log |
 //! | `temp_dir = PATH` | `DIFFGEN_APPLY_TEMP_DIR` | folder for spill files | the target's folder |
@@ -118,6 +118,7 @@ fn parse_config(text: &str, s: &mut Settings) -> Result<(), String> {
             }
         };
         match key {
+            "known_item" if value == crate::rootfs::KEYWORD => s.known_items.push(value.into()),
             "known_item" => s.known_items.push(path()?),
             "memory_budget" => {
                 s.memory_budget = delta::size::parse_size(value).map_err(&at)?;
@@ -168,7 +169,7 @@ mod tests {
 
     #[test]
     fn config_then_environment() {
-        let text = "# device settings\nknown_item = /dev/mmcblk0p2\nknown_item=/dev/mmcblk0p3\n\nmemory_budget = 32M\nlog = /var/log/adu\n";
+        let text = "# device settings\nknown_item = /dev/mmcblk0p2\nknown_item=/dev/mmcblk0p3\nknown_item = rootfs\n\nmemory_budget = 32M\nlog = /var/log/adu\n";
         let config = Some((
             PathBuf::from("/usr/lib/libadudiffapi.conf"),
             text.to_string(),
@@ -178,7 +179,8 @@ mod tests {
             s.known_items,
             [
                 PathBuf::from("/dev/mmcblk0p2"),
-                PathBuf::from("/dev/mmcblk0p3")
+                PathBuf::from("/dev/mmcblk0p3"),
+                PathBuf::from("rootfs")
             ]
         );
         assert_eq!(s.memory_budget, 32 << 20);

@@ -182,7 +182,7 @@ fn known_items_from_the_environment_are_used_through_their_prefix() {
     let out = dir.path().join("v2.swu");
     let log = dir.path().join("logs");
     fs::create_dir(&log).unwrap();
-    let known = format!("{}:{}", missing.display(), partition.display());
+    let known = format!("{}:{}:rootfs", missing.display(), partition.display());
     let env = [
         ("DIFFGEN_KNOWN_ITEMS", known.as_str()),
         ("DIFFGEN_APPLY_LOG", log.to_str().unwrap()),
@@ -201,6 +201,15 @@ fn known_items_from_the_environment_are_used_through_their_prefix() {
     ] {
         assert!(log.contains(needle), "{needle:?} not in the log:\n{log}");
     }
+    // `rootfs` is this machine's root device (not the source image: not used), or the reason
+    // there is none here.
+    assert!(
+        log.contains("known item rootfs: not used: ")
+            || log
+                .lines()
+                .any(|l| l.starts_with("known item /dev/") && l.contains("not used")),
+        "{log}"
+    );
 
     // Without the partition the decompressed image is spilled to temp files.
     fs::remove_file(&out).unwrap();
