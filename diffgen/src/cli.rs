@@ -213,7 +213,7 @@ pub struct CreateArgs {
     /// Working folder (decompressed contents are cached here by hash; safe to reuse).
     #[arg(long, value_name = "DIR")]
     pub work: Option<PathBuf>,
-    /// Folder for the log, report.json and diff.json.
+    /// Folder for the log, report.json and diff.json (and check-with.log).
     #[arg(long, value_name = "DIR")]
     pub logs: Option<PathBuf>,
     /// Skip applying the delta before publishing it (not recommended).

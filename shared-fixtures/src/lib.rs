@@ -8,7 +8,11 @@
 //! failure instead of a silent skip.
 //!
 //! ADU's programs run under `timeout` (a corrupt bsdiff patch can make ADU's applier hang; see
-//! the reference README).
+//! the reference README), with ADU's own library unless a test names another.
+//!
+//! [`check_delta_with_adu`] is what every end-to-end test calls where it verifies a delta it
+//! wrote: ADU's `dumpdiff` must read it and ADU's `applydiff` must rebuild the same bytes,
+//! unless the delta uses one of diffgen's extensions, which ADU's tools must refuse.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
