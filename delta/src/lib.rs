@@ -24,8 +24,8 @@ pub mod writer;
 mod zstd_frame;
 
 pub use apply::{
-    apply, ApplyError, ApplyOptions, KnownItem, KnownItemOutcome, KnownItemReport, Report,
-    Unresolved,
+    apply, ApplyError, ApplyOptions, KnownItem, KnownItemOutcome, KnownItemReport, KnownResult,
+    Report, Unresolved,
 };
 pub use archive::{Archive, BlobRef, NestedArchive, RecipeSet};
 pub use item::{Item, ItemHash};

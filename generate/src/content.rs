@@ -235,10 +235,34 @@ fn reproduce_gzip_checked(
             container: Container::Gzip,
             level,
         };
-        let mut cmp = Comparer::new(payload, check);
-        let finished = zlib::deflate_stream(params, &mut &content[..], &mut cmp).is_ok();
-        cmp.matched(finished).then_some(params)
+        let how = Recreate::Zlib(params);
+        compare(
+            &how,
+            &mut &content[..],
+            content.len() as u64,
+            payload,
+            check,
+        )
+        .then_some(params)
     })
+}
+
+/// Whether compressing the `len` bytes of `content` as `how` says makes exactly `payload`,
+/// every byte, with the compressors the device's applier runs.
+pub fn recreates(how: &Recreate, content: &mut dyn Read, len: u64, payload: &[u8]) -> bool {
+    compare(how, content, len, payload, Check::Full)
+}
+
+/// Compresses `content` as `how` says, comparing as it goes, as far as `check` asks.
+fn compare(how: &Recreate, content: &mut dyn Read, len: u64, payload: &[u8], check: Check) -> bool {
+    let mut cmp = Comparer::new(payload, check);
+    let finished = match *how {
+        Recreate::Zlib(params) => zlib::deflate_stream(params, content, &mut cmp).is_ok(),
+        Recreate::Zstd(params) => {
+            zstd_codec::compress_stream(params, len, content, &mut cmp).is_ok()
+        }
+    };
+    cmp.matched(finished)
 }
 
 /// The GNU gzip level among `levels` whose `gzip -n` output for `content` is exactly `payload`.
@@ -261,16 +285,15 @@ fn reproduce_zstd(content: &[u8], payload: &[u8], check: Check) -> Option<Recrea
                 checksum,
                 version: zstd_codec::zstd_version_number(),
             };
-            let mut cmp = Comparer::new(payload, check);
-            let finished = zstd_codec::compress_stream(
-                params,
-                content.len() as u64,
+            let how = Recreate::Zstd(params);
+            if compare(
+                &how,
                 &mut &content[..],
-                &mut cmp,
-            )
-            .is_ok();
-            if cmp.matched(finished) {
-                return Some(Recreate::Zstd(params));
+                content.len() as u64,
+                payload,
+                check,
+            ) {
+                return Some(how);
             }
         }
     }

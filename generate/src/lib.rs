@@ -318,6 +318,7 @@ fn create_checked(
             written.file.path(),
             inputs.target_item,
             &options.work_dir,
+            &mut planner.rechecks,
         )?;
         timings.lap("verify");
     }

@@ -21,7 +21,7 @@ use super::streams::{DeflateReader, ExactLen, PrefixDecoder};
 use super::temp::TempFiles;
 use super::ApplyError;
 use crate::io::{ChainAt, FileAt, RangeAt, SeqReader, SharedAt, ZerosAt, IO_CHUNK};
-use crate::item::Item;
+use crate::item::{Item, ItemHasher};
 use crate::recipe::{Recipe, RecipeType};
 use crate::zstd_frame;
 
@@ -54,6 +54,8 @@ pub struct Stats {
 pub struct Kitchen<'a> {
     plan: &'a Plan<'a>,
     pantry: &'a [SharedAt],
+    /// Results whose recipe is not run (see [`super::KnownResult`]).
+    known_results: &'a HashMap<Item, SharedAt>,
     /// By item id.
     random_capable: Vec<bool>,
     /// Items opened for random access (by a slice, bspatch or zstd basis), kept for reuse:
@@ -188,6 +190,7 @@ impl<'a> Kitchen<'a> {
     pub fn new(
         plan: &'a Plan<'a>,
         pantry: &'a [SharedAt],
+        known_results: &'a HashMap<Item, SharedAt>,
         temp: &'a TempFiles,
         budget: Rc<Budget>,
     ) -> Kitchen<'a> {
@@ -195,6 +198,7 @@ impl<'a> Kitchen<'a> {
         Kitchen {
             plan,
             pantry,
+            known_results,
             random_capable,
             random_cache: RefCell::new(HashMap::new()),
             spills: RefCell::new(Vec::new()),
@@ -288,6 +292,31 @@ impl<'a> Kitchen<'a> {
         })
     }
 
+    /// Makes every ingredient of `recipe` and checks it against its hash (for a known result,
+    /// whose recipe is not run).
+    fn check_ingredients(&self, recipe: &Recipe) -> Result<(), ApplyError> {
+        let mut ingredients = Vec::new();
+        recipe.for_each_item(|i| ingredients.push(*i));
+        for expected in ingredients {
+            let mut input = ExactLen::new(self.stream(&expected)?, expected.length());
+            let mut hasher = ItemHasher::new();
+            let mut buf = vec![0u8; IO_CHUNK];
+            loop {
+                match input.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => hasher.update(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(from_io(e, expected, None)),
+                }
+            }
+            let actual = hasher.finish();
+            if actual != expected {
+                return Err(ApplyError::ItemMismatch { expected, actual });
+            }
+        }
+        Ok(())
+    }
+
     /// `item` as a stream of exactly its length (checked by the consumer with `ExactLen`).
     pub fn stream<'k>(&'k self, item: &Item) -> Result<Box<dyn Read + 'k>, ApplyError> {
         if let Some(r) = self.random_cache.borrow().get(item) {
@@ -309,6 +338,10 @@ impl<'a> Kitchen<'a> {
                 "pantry item {item} is not random-access"
             )));
         };
+        if let Some(known) = self.known_results.get(item) {
+            self.check_ingredients(recipe)?;
+            return Ok(Box::new(SeqReader::new(Rc::clone(known))));
+        }
         let len = item.length();
         let label = |inner: Box<dyn Read + 'k>| -> Box<dyn Read + 'k> {
             Box::new(Labelled {

@@ -52,6 +52,21 @@ pub struct ApplyOptions {
     /// can take). `None`: no limit besides the free space of the output's filesystem, which is
     /// always checked before anything is written.
     pub max_target_len: Option<u64>,
+    /// Results checked elsewhere (see [`KnownResult`]); devices have no use for them.
+    pub known_results: Vec<KnownResult>,
+}
+
+/// An item whose recipe the caller has checked itself, in a file: its recipe is not run,
+/// but every ingredient of that recipe is still made and checked against its hash, and the
+/// item's bytes are read from `path` at `offset`. diffgen's generator verifies a delta this
+/// way: it compares each re-created payload with the compression of its content while it
+/// plans (with the compressors this applier runs), so the verifying apply need not compress
+/// the content again; that the delta makes the content is still checked here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownResult {
+    pub item: Item,
+    pub path: PathBuf,
+    pub offset: u64,
 }
 
 impl Default for ApplyOptions {
@@ -62,6 +77,7 @@ impl Default for ApplyOptions {
             memory_budget: DEFAULT_MEMORY_BUDGET,
             limits: ReadLimits::default(),
             max_target_len: None,
+            known_results: Vec::new(),
         }
     }
 }
@@ -366,7 +382,8 @@ pub fn apply(
     // 4. Execution into a pending output, hashed on the way.
     let temp_dir = options.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
     let temp = temp::TempFiles::new(temp_dir);
-    let kitchen = kitchen::Kitchen::new(&plan, &pantry, &temp, Rc::clone(&budget));
+    let known_results = open_known_results(&options.known_results)?;
+    let kitchen = kitchen::Kitchen::new(&plan, &pantry, &known_results, &temp, Rc::clone(&budget));
     let output_err = |e: io::Error| ApplyError::Output {
         path: output.display().to_string(),
         source: e,
@@ -407,6 +424,23 @@ pub fn apply(
         peak_reserved_memory: budget.peak(),
         plan_depth: plan.depth,
     })
+}
+
+/// The files of [`ApplyOptions::known_results`], opened, by item.
+fn open_known_results(
+    results: &[KnownResult],
+) -> Result<std::collections::HashMap<Item, SharedAt>, ApplyError> {
+    let mut out = std::collections::HashMap::new();
+    for r in results {
+        let err = |e: io::Error| ApplyError::KnownItem {
+            path: r.path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let file = FileAt::open(&r.path).map_err(err)?;
+        let at = RangeAt::new(Rc::new(file), r.offset, r.item.length()).map_err(err)?;
+        out.insert(r.item, Rc::new(at) as SharedAt);
+    }
+    Ok(out)
 }
 
 /// Bytes an unprivileged process may still write on the filesystem that holds `dir`, or

@@ -7,7 +7,9 @@
 use delta::{Item, Profile, Recipe};
 use memmap2::Mmap;
 
-use super::{push_part, Part, Planner};
+use std::sync::Arc;
+
+use super::{push_part, Part, Planner, Recheck};
 use crate::content::{self, Check, Recreate};
 use crate::inputs::{map_file, Inputs};
 use crate::reference::ReferenceFinder;
@@ -73,6 +75,17 @@ fn plan_payload(
         let sources = planner.sources;
         return planner.plan_bytes(payload, 0, &sources.index, None, top);
     };
+    if let Check::Prefix(_) = check {
+        let recheck = Recheck::start(
+            &m.name,
+            how,
+            Arc::clone(&map),
+            target,
+            m.data_offset(),
+            payload_item,
+        );
+        planner.rechecks.push(recheck);
+    }
     match planner.sources.by_item.get(&content_item) {
         Some(&i) => {
             planner.stats.reused_bytes += content_item.length();
@@ -182,20 +195,21 @@ fn plan_files(
 }
 
 /// If `payload` is compressed and can be re-created from its content on the device (in this
-/// profile), the parameters, the content's item and the mapped content.
+/// profile, as far as `check` compares), the parameters, the content's item and the mapped
+/// content.
 fn recreatable(
     target: &std::path::Path,
     m: &swu::cpio::Entry,
     payload: &[u8],
     options: &crate::Options,
     check: Check,
-) -> Result<Option<(Recreate, Item, Mmap)>, Error> {
+) -> Result<Option<(Recreate, Item, Arc<Mmap>)>, Error> {
     let Some((kind, c)) = member_content(target, m, payload, "target", options)? else {
         return Ok(None);
     };
     let map = map_file(&c.path)?.expect("contents are never empty");
     Ok(content::reproduce(kind, &map, payload, check)
-        .map(|how| (how, Item::sha256(c.len, c.sha256), map)))
+        .map(|how| (how, Item::sha256(c.len, c.sha256), Arc::new(map))))
 }
 
 /// How a payload is re-created, for the log.

@@ -10,8 +10,10 @@
 mod bytes;
 mod files;
 mod members;
+mod recheck;
 
 pub(crate) use members::Pending;
+pub(crate) use recheck::Recheck;
 
 use std::io::{self, Write};
 
@@ -105,6 +107,8 @@ pub(crate) struct Planner<'a> {
     member: String,
     pub costs: Vec<Cost>,
     pub stats: Stats,
+    /// Full comparisons of the re-created payloads taken on a prefix check, running.
+    pub rechecks: Vec<Recheck>,
 }
 
 /// What planning decided.
@@ -147,6 +151,7 @@ pub(crate) fn plan<'a>(
         member: String::new(),
         costs: Vec::new(),
         stats: Stats::default(),
+        rechecks: Vec::new(),
     };
     let pending = members::plan_members(&mut planner, inputs, target, check)?;
     planner
