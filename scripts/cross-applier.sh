@@ -91,5 +91,5 @@ echo
 echo "| architecture | diffgen-apply (stripped) | libadudiffapi.so (stripped) |"
 echo "|---|---:|---:|"
 while read -r arch a l; do
-  [ -n "$arch" ] && printf '| %s | %s bytes | %s bytes |\n' "$arch" "$a" "$l"
+  if [ -n "$arch" ]; then printf '| %s | %s bytes | %s bytes |\n' "$arch" "$a" "$l"; fi
 done <<< "$sizes"
