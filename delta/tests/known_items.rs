@@ -119,9 +119,11 @@ fn a_partition_larger_than_its_image_is_used_through_its_prefix() {
             items: vec![Item::of_bytes(&c.image[..half]), Item::of_bytes(&c.image)]
         }
     );
-    assert!(k
-        .to_string()
-        .contains("used, its first 524288 bytes are item 524288 bytes sha256:"));
+    // The longest prefix first.
+    let text = k.to_string();
+    let longest = format!("used, its first {} bytes are item", c.image.len());
+    assert!(text.contains(&longest), "{text}");
+    assert!(text.contains("; its first 524288 bytes are item 524288 bytes sha256:"));
     assert_eq!(
         report.spilled_bytes, 0,
         "the image is read from the partition"

@@ -87,13 +87,28 @@ impl fmt::Display for KnownItemReport {
     }
 }
 
+/// The longest prefixes (at most [`PREFIXES_SHOWN`]), and how many shorter ones there are (an
+/// image's first bytes are often zeros, which many short items of a delta also are).
 fn prefixes(items: &[Item]) -> String {
-    items
+    let mut sorted: Vec<&Item> = items.iter().collect();
+    sorted.sort_by_key(|i| std::cmp::Reverse(i.length()));
+    let mut text = sorted
         .iter()
+        .take(PREFIXES_SHOWN)
         .map(|i| format!("its first {} bytes are item {i}", i.length()))
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    if sorted.len() > PREFIXES_SHOWN {
+        text.push_str(&format!(
+            "; and {} shorter prefixes",
+            sorted.len() - PREFIXES_SHOWN
+        ));
+    }
+    text
 }
+
+/// How many matched prefixes a report names.
+const PREFIXES_SHOWN: usize = 2;
 
 /// A known item opened and hashed: its pantry entries (prefixes that are items of the delta)
 /// and the outcome so far (`Used` is decided after planning, see [`settle`]).
