@@ -392,6 +392,15 @@ adu_check() {
   mv "$results.tmp" "$results"
 }
 
+# elf_check PAIR TREE1 TREE2: did the zstd profile compare bsdiff for every changed executable?
+# (Checked against the trees, independently of diffgen; issue 19's miss was invisible in sizes.)
+elf_check() {
+  local log=$work/runs/$1/diffgen-zstd/logs/diffgen.log line
+  [ -f "$log" ] || return 0
+  line=$(/usr/bin/python3 "$here/bench/elf_check.py" "$2" "$3" "$log") || line="FAIL: $line"
+  meta "$1" "changed executables" "$line"
+}
+
 run_pair() {
   local pair=$1 dir=$pairs_dir/$1 runs=$work/runs/$1
   rm -rf "$runs"
@@ -469,6 +478,7 @@ for pair in $PAIRS; do
         meta upgrade desc "v1 = minbase from the $SUITE release pocket; v2 = v1 after apt-get upgrade with $SUITE-updates and $SUITE-security ($(count_words "$upgraded") new package versions: $upgraded)"
         build_pair upgrade "$trees/base" "$trees/upgrade" "-I 256" "-I 256"
         run_pair upgrade
+        elf_check upgrade "$trees/base" "$trees/upgrade"
       else
         meta upgrade skipped "$(cat "$trees/upgrade.skip")"
       fi
@@ -479,6 +489,7 @@ for pair in $PAIRS; do
       meta upgrade-arm64 desc "v1 = debootstrap --foreign --arch=arm64 --variant=minbase $SUITE (unpacked, not configured); v2 = v1 with the newer versions from $SUITE-updates and $SUITE-security unpacked over it ($(wc -l < "$trees/arm64-upgraded.txt") packages: $(tr '\n' ' ' < "$trees/arm64-upgraded.txt"))"
       build_pair upgrade-arm64 "$trees/arm64-v1" "$trees/arm64-v2" "-I 256" "-I 256"
       run_pair upgrade-arm64
+      elf_check upgrade-arm64 "$trees/arm64-v1" "$trees/arm64-v2"
       ;;
     mkfs)
       base_tree
