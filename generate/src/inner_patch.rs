@@ -59,11 +59,16 @@ pub enum Outcome {
     NotEvaluated(&'static str),
 }
 
+/// Whether a patch of `bsdiff` bytes is kept over a zstd frame of `zstd` bytes.
+fn bsdiff_wins(bsdiff: usize, zstd: usize) -> bool {
+    bsdiff + RECIPE_COST < zstd
+}
+
 impl std::fmt::Display for Choice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.outcome {
             Outcome::Evaluated { bsdiff, zstd } => {
-                let chosen = if bsdiff + RECIPE_COST < zstd {
+                let chosen = if bsdiff_wins(bsdiff, zstd) {
                     "bsdiff"
                 } else {
                     "zstd against the old version"
@@ -331,7 +336,7 @@ fn evaluate(target: &[u8], source: &[u8], c: &Candidate, level: i32) -> Evaluati
             zstd: zstd_len,
         },
     };
-    let wins = patch.len() + RECIPE_COST < zstd_len;
+    let wins = bsdiff_wins(patch.len(), zstd_len);
     Evaluation {
         choice,
         patch: wins.then(|| InnerPatch {
