@@ -53,7 +53,8 @@ pub enum Command {
     /// the owner of every block (metadata, files, free): what the delta planner sees.
     ///
     /// Delta: header, source and target identity, recipe counts and bytes by type, inline
-    /// assets and remainder, and the recipe graph (--graph).
+    /// assets and remainder, and the recipe graph (--graph); --html FILE also writes a page
+    /// of where its bytes go.
     Inspect(InspectArgs),
 
     /// Recompress a target .swu deterministically and re-sign it.
@@ -213,7 +214,8 @@ pub struct CreateArgs {
     /// Working folder (decompressed contents are cached here by hash; safe to reuse).
     #[arg(long, value_name = "DIR")]
     pub work: Option<PathBuf>,
-    /// Folder for the log, report.json and diff.json (and check-with.log).
+    /// Folder for the log, report.json, report.html (where the delta's bytes go: open it in
+    /// a browser) and diff.json (and check-with.log).
     #[arg(long, value_name = "DIR")]
     pub logs: Option<PathBuf>,
     /// Skip applying the delta before publishing it (not recommended).
@@ -362,4 +364,8 @@ pub struct InspectArgs {
     /// Print the report as JSON on stdout (for scripts and CI).
     #[arg(long)]
     pub json: bool,
+    /// For deltas: also write a self-contained HTML page of where the delta's bytes go
+    /// (treemap and table by blob and recipe; a delta holds no file paths).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }

@@ -1,7 +1,7 @@
 //! `diffgen create` and the DiffGenTool positional form: optional recompression, delta
 //! generation with verification (and, with `--check-with`, a check by the devices' own
 //! applier before the delta is moved into place), logs (`diffgen.log`, `report.json`,
-//! `diff.json`, `check-with.log`) and a summary for people or pipelines.
+//! `report.html`, `diff.json`, `check-with.log`) and a summary for people or pipelines.
 
 use std::fs::File;
 use std::io::Read;
@@ -39,13 +39,25 @@ pub struct Job {
     pub show_progress: bool,
 }
 
-/// One of the most expensive parts of the target, for report.json and the log.
+/// What one part of the target cost in the delta, for report.json, report.html and the log
+/// (see [`generate::ItemCost`]).
 #[derive(Serialize)]
 pub struct ExpensiveItem {
     pub member: String,
     /// Path inside the member's filesystem; absent for metadata and non-filesystem bytes.
     pub path: Option<String>,
+    /// "file", "metadata" (of a filesystem), "payload" (a member not read as a filesystem) or
+    /// "framing" (cpio headers and trailer).
+    pub kind: &'static str,
     pub how: &'static str,
+    pub changed_bytes: u64,
+    pub delta_bytes: u64,
+}
+
+/// The parts of the target past [`generate::COST_ITEMS`], summed.
+#[derive(Serialize)]
+pub struct CostsLeftOut {
+    pub parts: u64,
     pub changed_bytes: u64,
     pub delta_bytes: u64,
 }
@@ -89,8 +101,13 @@ pub struct Summary {
     /// What the patches saved against zstd with the old version as basis.
     pub patch_saved_bytes: u64,
     /// The parts of the target that cost the most in the delta (see
-    /// [`generate::ItemCost`]).
+    /// [`generate::ItemCost`]): the first [`generate::TOP_ITEMS`] of `costs`.
     pub most_expensive: Vec<ExpensiveItem>,
+    /// Every part, most expensive first, at most [`generate::COST_ITEMS`]; the delta bytes of
+    /// the parts past that limit are summed in `costs_left_out`. What the parts do not add
+    /// up to of `delta_size` is the delta's own structure (recipes, item hashes, headers).
+    pub costs: Vec<ExpensiveItem>,
+    pub costs_left_out: CostsLeftOut,
     pub identical_payloads: Vec<String>,
     pub recreated_payloads: Vec<(String, String)>,
     /// What the planner could not do and why (e.g. a content that is not a filesystem).
@@ -272,18 +289,13 @@ fn summarize(
         patched_files: outcome.stats.patched_files,
         patch_bytes: outcome.stats.patch_bytes,
         patch_saved_bytes: outcome.stats.patch_saved_bytes,
-        most_expensive: outcome
-            .stats
-            .most_expensive
-            .iter()
-            .map(|c| ExpensiveItem {
-                member: c.member.clone(),
-                path: c.path.clone(),
-                how: c.how,
-                changed_bytes: c.changed_bytes,
-                delta_bytes: c.delta_bytes,
-            })
-            .collect(),
+        most_expensive: outcome.stats.most_expensive.iter().map(item).collect(),
+        costs: outcome.stats.costs.iter().map(item).collect(),
+        costs_left_out: CostsLeftOut {
+            parts: outcome.stats.costs_left_out.parts,
+            changed_bytes: outcome.stats.costs_left_out.changed_bytes,
+            delta_bytes: outcome.stats.costs_left_out.delta_bytes,
+        },
         identical_payloads: outcome.stats.identical_payloads.clone(),
         recreated_payloads: outcome.stats.recreated.clone(),
         notes: outcome.stats.notes.clone(),
@@ -294,6 +306,17 @@ fn summarize(
             .map(|(s, d)| (*s, d.as_secs_f64()))
             .collect(),
         total_seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn item(c: &generate::ItemCost) -> ExpensiveItem {
+    ExpensiveItem {
+        member: c.member.clone(),
+        path: c.path.clone(),
+        kind: c.kind.name(),
+        how: c.how,
+        changed_bytes: c.changed_bytes,
+        delta_bytes: c.delta_bytes,
     }
 }
 
@@ -319,6 +342,8 @@ fn write_logs(logs: &Path, run: &RunSummary, outputs: &[PathBuf]) -> Result<(), 
     write_log(&logs.join("diffgen.log"), &log)?;
     let json = serde_json::to_string_pretty(run).expect("plain data");
     write_log(&logs.join("report.json"), &json)?;
+    let html = crate::report_html::run_page(run);
+    write_log(&logs.join(crate::report_html::FILE_NAME), &html)?;
     for delta_path in outputs {
         let (archive, _) = delta::read_path(delta_path, &delta::ReadLimits::default())
             .map_err(|e| Failure::new(format!("cannot read back the delta: {e}")))?;
@@ -416,9 +441,11 @@ fn expensive_text(s: &Summary) -> String {
         "  most expensive parts of the target (delta bytes, changed bytes, what, how):\n",
     );
     for c in &s.most_expensive {
-        let what = match &c.path {
-            Some(p) => format!("{}:{p}", c.member),
-            None => format!("{} (metadata, headers and other bytes)", c.member),
+        let what = match (&c.path, c.kind) {
+            (Some(p), _) => format!("{}:{p}", c.member),
+            (None, "metadata") => format!("{} (filesystem metadata)", c.member),
+            (None, "framing") => format!("{} (cpio header)", c.member),
+            (None, _) => format!("{} (payload bytes)", c.member),
         };
         t.push_str(&format!(
             "  {:>10} {:>12}  {what}  [{}]\n",
@@ -426,6 +453,14 @@ fn expensive_text(s: &Summary) -> String {
         ));
     }
     t
+}
+
+/// The summary's line naming the page of the run in log folder `logs`.
+pub fn report_line(logs: &Path) -> String {
+    format!(
+        "Report: {} (why the delta is this big; open it in a browser)",
+        logs.join(crate::report_html::FILE_NAME).display()
+    )
 }
 
 /// `v1.0.swu` → `v1.0`.
@@ -533,6 +568,9 @@ pub fn run(args: &CreateArgs) -> Result<ExitCode, Failure> {
         }
         if let Some(m) = &run.manifest {
             println!("Import manifest: {m}");
+        }
+        if let Some(logs) = &args.logs {
+            println!("{}", report_line(logs));
         }
     }
     Ok(ExitCode::SUCCESS)

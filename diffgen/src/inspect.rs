@@ -124,7 +124,14 @@ fn file_type(path: &Path) -> Result<FileType, Failure> {
 }
 
 pub fn run(args: &InspectArgs) -> Result<ExitCode, Failure> {
-    match file_type(&args.file)? {
+    let kind = file_type(&args.file)?;
+    if args.html.is_some() && !matches!(kind, FileType::Delta) {
+        return Err(Failure::new(format!(
+            "--html is for deltas; {} is not one (diffgen create writes report.html for the deltas it makes)",
+            args.file.display()
+        )));
+    }
+    match kind {
         FileType::Delta => return inspect_delta(args),
         FileType::Ext => {
             let f = File::open(&args.file)
@@ -372,6 +379,13 @@ fn inspect_delta(args: &InspectArgs) -> Result<ExitCode, Failure> {
     let (archive, _) = delta::read_path(&args.file, &delta::ReadLimits::default())
         .map_err(|e| Failure::new(format!("{e} ({})", args.file.display())))?;
     let inspection = delta::inspect::inspect(&archive);
+    if let Some(page) = &args.html {
+        let len = std::fs::metadata(&args.file)
+            .map_err(|e| Failure::new(format!("cannot read: {e} ({})", args.file.display())))?
+            .len();
+        let html = crate::report_html::delta_page(&archive, &args.file, len);
+        crate::report_html::write(page, &html)?;
+    }
     emit(
         args,
         || serde_json::to_string_pretty(&inspection).expect("plain data"),

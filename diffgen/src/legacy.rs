@@ -154,6 +154,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode, Failure> {
     if let Some(m) = &run.manifest {
         println!("Import manifest: {m}");
     }
+    println!("{}", crate::create::report_line(&invocation.log_folder));
     println!("Finished main task.");
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ mod legacy;
 mod manifest_cmd;
 mod progress;
 mod recompress;
+mod report_html;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

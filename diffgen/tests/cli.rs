@@ -596,9 +596,15 @@ fn legacy_forms_create_a_verified_delta_with_logs() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("Finished main task."), "{}", stdout(&o));
     assert!(stdout(&o).contains("verified by applying it: yes"));
-    for log in ["diffgen.log", "report.json", "diff.json"] {
+    for log in ["diffgen.log", "report.json", "report.html", "diff.json"] {
         assert!(dir.path().join("logs").join(log).is_file(), "{log}");
     }
+    let page = dir.path().join("logs/report.html");
+    assert!(
+        stdout(&o).contains(&format!("Report: {}", page.display())),
+        "{}",
+        stdout(&o)
+    );
     let report: Value =
         serde_json::from_str(&fs::read_to_string(dir.path().join("logs/report.json")).unwrap())
             .unwrap();

@@ -7,6 +7,10 @@
 //! is there, and `.ci/run` sets `DIFFGEN_REQUIRE_SHARED=1`, so a missing folder is a test
 //! failure instead of a silent skip.
 //!
+//! Programs that `scripts/install-deps.sh` installs for a few tests (headless Chromium for the
+//! browser test of `report.html`) follow the same rule: [`program`] finds one in `PATH`, or
+//! skips with one line, or fails when `DIFFGEN_REQUIRE_SHARED` is set (CI installs them).
+//!
 //! ADU's programs run under `timeout` (a corrupt bsdiff patch can make ADU's applier hang; see
 //! the reference README), with ADU's own library unless a test names another.
 //!
@@ -19,7 +23,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Environment variable that turns a missing `../shared` into a failure (set by `.ci/run`).
+/// Environment variable that turns a missing `../shared` (or a missing [`program`]) into a
+/// failure (set by `.ci/run`).
 pub const REQUIRE_ENV: &str = "DIFFGEN_REQUIRE_SHARED";
 
 /// How long one run of ADU's `applydiff` or `dumpdiff` may take before it is killed.
@@ -41,11 +46,40 @@ pub fn find(relative: &str, what: &str) -> Option<PathBuf> {
         "SKIPPED: {what}: {} not found (it lives beside the checkout in ../shared)",
         dir.display()
     );
-    if std::env::var_os(REQUIRE_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+    skip(&line)
+}
+
+/// Whether [`REQUIRE_ENV`] is set (to anything but empty or `0`): what the tests look for must
+/// be there.
+pub fn required() -> bool {
+    std::env::var_os(REQUIRE_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// One visible line saying what did not run, and `None`; a panic when [`required`].
+fn skip<T>(line: &str) -> Option<T> {
+    if required() {
         panic!("{line}, but {REQUIRE_ENV} is set: these tests must run here");
     }
     eprintln!("\n*** {line} ***\n");
     None
+}
+
+/// The first of `names` found in `PATH` (a program `scripts/install-deps.sh` installs);
+/// otherwise like [`find`]: `None` after one line on stderr, or a panic when [`required`].
+pub fn program(names: &[&str], what: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in names {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    skip(&format!(
+        "SKIPPED: {what}: none of {} in PATH (scripts/install-deps.sh installs it)",
+        names.join(", ")
+    ))
 }
 
 /// ADU's interoperability vectors (`../shared/adu-vectors`), if present.

@@ -12,7 +12,17 @@ use super::{
 use crate::blocks::{self, BlockIndex, Piece};
 use crate::plan::add_basis_range;
 use crate::reference::{Ranges, ReferenceFinder};
-use crate::Error;
+use crate::{Error, PartKind};
+
+/// What bytes of a content that `f` found `path` (or no file) owning are: a file, or, in a
+/// filesystem, its metadata; else the payload's own bytes.
+fn owner<'p>(f: &ReferenceFinder, path: Option<&'p str>) -> (PartKind, Option<&'p str>) {
+    match path {
+        Some(_) => (PartKind::File, path),
+        None if f.is_file_aware() => (PartKind::Metadata, None),
+        None => (PartKind::Payload, None),
+    }
+}
 
 impl Planner<'_> {
     /// New bytes with references into source content `source`: into the current segment, or
@@ -95,7 +105,7 @@ impl Planner<'_> {
             if let Part::New { stream, .. } = part {
                 let how = if stream == 0 { HOW_NEW } else { HOW_ZSTD_BASIS };
                 for (path, len) in f.owners(base + at, n) {
-                    self.note_cost(path, how, stream, len);
+                    self.note_cost(owner(f, path), how, stream, len);
                 }
             }
             push_part(out, part);
@@ -169,7 +179,7 @@ impl Planner<'_> {
                                 let span = &bytes[span_at as usize..(span_at + span_len) as usize];
                                 let part = self.push_new(span)?;
                                 for (path, n) in f.owners(base + start + span_at, span_len) {
-                                    self.note_cost(path, HOW_NEW, 0, n);
+                                    self.note_cost(owner(f, path), HOW_NEW, 0, n);
                                 }
                                 push_part(out, part);
                                 at = span_at + span_len;
@@ -177,7 +187,7 @@ impl Planner<'_> {
                             self.plan_referenced(bytes, base + start, at, len, f, source, out)?;
                             continue;
                         }
-                        None => self.push_new_noted(bytes)?,
+                        None => self.push_new_noted(bytes, PartKind::Payload)?,
                     }
                 }
             };

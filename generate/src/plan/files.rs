@@ -10,7 +10,7 @@ use super::{
 };
 use crate::items::item_of;
 use crate::reference::{self, Layout, Stretch};
-use crate::{inner_gz, inner_patch, Error};
+use crate::{inner_gz, inner_patch, Error, PartKind};
 
 impl Planner<'_> {
     /// Plans the changed gzip files of a target filesystem ([`inner_gz`]): each is re-created
@@ -68,7 +68,7 @@ impl Planner<'_> {
                 }
                 let len = f.content.len() as u64;
                 let part = self.push_new(&f.content)?;
-                self.note_cost(Some(&f.path), HOW_GZIP_NEW, 0, len);
+                self.note_cost((PartKind::File, Some(&f.path)), HOW_GZIP_NEW, 0, len);
                 pending.push((content_item, vec![part]));
                 continue;
             };
@@ -107,7 +107,7 @@ impl Planner<'_> {
                 items.push((old_content_item, old_content));
             }
             self.stats.new_bytes += len;
-            self.note_cost(Some(&f.path), HOW_GZIP, stream, len);
+            self.note_cost((PartKind::File, Some(&f.path)), HOW_GZIP, stream, len);
             pending.push((
                 content_item,
                 vec![Part::New {
@@ -149,6 +149,7 @@ impl Planner<'_> {
             self.costs.push(Cost {
                 member: self.member.clone(),
                 path: Some(f.path.clone()),
+                kind: PartKind::File,
                 how: HOW_BSDIFF,
                 stream: None,
                 bytes: f.bytes.len() as u64,

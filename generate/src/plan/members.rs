@@ -14,7 +14,7 @@ use crate::content::{self, Check, Recreate};
 use crate::inputs::{map_file, Inputs};
 use crate::reference::ReferenceFinder;
 use crate::source::member_content;
-use crate::{inner_gz, inner_patch, Error};
+use crate::{inner_gz, inner_patch, Error, PartKind};
 
 /// A chain to finish once the streams have their items: the result and its parts.
 pub(crate) type Pending = (Item, Vec<Part>);
@@ -36,7 +36,7 @@ pub(super) fn plan_members(
         progress.report("planning", m.header_offset, inputs.target_item.length());
         let framing = &target_map[cursor as usize..m.data_offset() as usize];
         planner.member = m.name.clone();
-        let part = planner.push_new_noted(framing)?;
+        let part = planner.push_new_noted(framing, PartKind::Framing)?;
         push_part(&mut top, part);
         cursor = m.data_offset() + m.data_len();
         if m.data_len() == 0 {
@@ -46,7 +46,8 @@ pub(super) fn plan_members(
         plan_payload(planner, target, m, payload, check, &mut top, &mut pending)?;
     }
     let tail = &target_map[cursor as usize..];
-    let part = planner.push_new_noted(tail)?;
+    planner.member = swu::cpio::TRAILER_NAME.to_string();
+    let part = planner.push_new_noted(tail, PartKind::Framing)?;
     push_part(&mut top, part);
     pending.push((inputs.target_item, top));
     Ok(pending)

@@ -25,7 +25,7 @@ use crate::inputs::{map_file, Inputs};
 use crate::items::{item_of, zeros_item};
 use crate::reference::Ranges;
 use crate::source::{Derivation, Sources};
-use crate::{io_at, Error, Options, Stats};
+use crate::{io_at, Error, Options, PartKind, Stats};
 
 /// A part of a chain being planned.
 #[derive(Debug, Clone, Copy)]
@@ -43,11 +43,15 @@ pub(crate) enum Part {
 /// decoder memory budget (48 MiB by default) with room to spare.
 pub const SEGMENT_LIMIT: u64 = 8 << 20;
 
-pub(crate) const HOW_NEW: &str = "new bytes, compressed";
-pub(crate) const HOW_ZSTD_BASIS: &str = "zstd against the old version";
-pub(crate) const HOW_GZIP: &str = "gzip re-created from its text, diffed against the old text";
-pub(crate) const HOW_GZIP_NEW: &str = "new gzip file re-created from its text, compressed";
-pub(crate) const HOW_BSDIFF: &str = "bsdiff patch of the old version";
+// How a part of the target was encoded ([`crate::ItemCost::how`]; reports tell them apart by
+// these values).
+pub const HOW_NEW: &str = "new bytes, compressed";
+pub const HOW_ZSTD_BASIS: &str = "zstd against the old version";
+pub const HOW_GZIP: &str = "gzip re-created from its text, diffed against the old text";
+pub const HOW_GZIP_NEW: &str = "new gzip file re-created from its text, compressed";
+pub const HOW_BSDIFF: &str = "bsdiff patch of the old version";
+/// [`HOW_NEW`] when the plain stream was compressed after the x86 filter (set by the report).
+pub const HOW_NEW_X86: &str = "new bytes, x86 filter, compressed";
 
 /// New bytes with references go to segments in pieces of at most this size.
 const REFERENCED_CHUNK: u64 = 1 << 20;
@@ -80,6 +84,7 @@ pub(crate) enum Basis {
 pub(crate) struct Cost {
     pub member: String,
     pub path: Option<String>,
+    pub kind: PartKind,
     pub how: &'static str,
     /// Bytes it put into new-bytes stream `stream`.
     pub stream: Option<usize>,
@@ -245,15 +250,22 @@ impl<'a> Planner<'a> {
         Ok(part)
     }
 
-    /// Records that `len` bytes put into new-bytes stream `stream` belong to `path` of the
-    /// current member.
-    fn note_cost(&mut self, path: Option<&str>, how: &'static str, stream: usize, len: u64) {
+    /// Records that `len` bytes put into new-bytes stream `stream` belong to `path` (a part
+    /// of kind `kind`) of the current member.
+    fn note_cost(
+        &mut self,
+        (kind, path): (PartKind, Option<&str>),
+        how: &'static str,
+        stream: usize,
+        len: u64,
+    ) {
         if len == 0 {
             return;
         }
         self.costs.push(Cost {
             member: self.member.clone(),
             path: path.map(str::to_string),
+            kind,
             how,
             stream: Some(stream),
             bytes: len,
@@ -261,10 +273,11 @@ impl<'a> Planner<'a> {
         });
     }
 
-    /// Plain new bytes (headers, opaque payloads) of the current member, with their cost.
-    fn push_new_noted(&mut self, bytes: &[u8]) -> Result<Part, Error> {
+    /// Plain new bytes (headers, opaque payloads: `kind`) of the current member, with their
+    /// cost.
+    fn push_new_noted(&mut self, bytes: &[u8], kind: PartKind) -> Result<Part, Error> {
         let part = self.push_new(bytes)?;
-        self.note_cost(None, HOW_NEW, 0, bytes.len() as u64);
+        self.note_cost((kind, None), HOW_NEW, 0, bytes.len() as u64);
         Ok(part)
     }
 
