@@ -2,7 +2,7 @@
 # The main job on the built-in sample pair (testdata/swu/release-v1.swu -> release-v2.swu):
 # recompress both releases (v1 as devices hold it, v2 as the new update), sign with the test
 # key, create the delta, verify it, apply it as a device would, compare, check the result with
-# Debian's SWUpdate, and write the import manifest.
+# Debian's SWUpdate, and write the import manifest. Prints the path of the run's report.html.
 #
 #   scripts/demo.sh [OUTDIR]        (default: a temp folder, printed at the end)
 set -euo pipefail
@@ -39,3 +39,5 @@ echo "== 5. import manifest"
   -o "$out/toaster-2.0.importmanifest.json"
 echo
 ls -l "$out"
+echo
+echo "Why the delta is this big (open it in a browser): $out/logs/report.html"

@@ -3,7 +3,8 @@
 # Idempotent: packages already present are skipped. Needs root or sudo.
 set -euo pipefail
 
-packages=(cpio zstd gzip openssl e2fsprogs python3 swupdate util-linux bsdiff)
+# chromium: the browser test of report.html renders it headless (diffgen/tests/report_html.rs).
+packages=(cpio zstd gzip openssl e2fsprogs python3 swupdate util-linux bsdiff chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

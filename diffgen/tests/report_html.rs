@@ -94,16 +94,32 @@ fn render(chrome: &Path, page: &Path, png: &Path, dir: &Path) -> String {
     String::from_utf8(dom.stdout).expect("the DOM is UTF-8")
 }
 
-/// Sum of the `data-bytes` of the treemap's tiles.
-fn tile_bytes(dom: &str) -> u64 {
+/// The value of attribute `name` in `tag`.
+fn attribute<T: std::str::FromStr>(tag: &str, name: &str) -> T {
+    let key = format!(" {name}=\"");
+    let at = tag
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {tag}"))
+        + key.len();
+    let end = tag[at..].find('"').unwrap();
+    tag[at..at + end].parse().ok().expect("a number")
+}
+
+/// The treemap's tiles: (area, data-bytes).
+fn tiles(dom: &str) -> Vec<(f64, u64)> {
     dom.split("<rect class=\"t ")
         .skip(1)
         .map(|tile| {
-            let at = tile.find("data-bytes=\"").expect("a tile has data-bytes") + 12;
-            let end = tile[at..].find('"').unwrap();
-            tile[at..at + end].parse::<u64>().unwrap()
+            let tag = &tile[..tile.find('>').unwrap()];
+            let (w, h): (f64, f64) = (attribute(tag, "width"), attribute(tag, "height"));
+            (w * h, attribute(tag, "data-bytes"))
         })
-        .sum()
+        .collect()
+}
+
+/// Sum of the `data-bytes` of the treemap's tiles.
+fn tile_bytes(dom: &str) -> u64 {
+    tiles(dom).iter().map(|t| t.1).sum()
 }
 
 /// `1234567` as the page writes it: `1,234,567`.
@@ -195,9 +211,24 @@ fn report_html_renders_in_chromium_with_the_numbers_of_report_json() {
     }
     // The sample's new library is the most expensive part, and a tile.
     assert_eq!(costs[0]["path"], "/usr/lib/libplugin.so");
-    assert!(dom.contains("<title>/usr/lib/libplugin.so (rootfs.ext4.zst)\nencoding: "));
+    assert!(dom.contains("<title>/usr/lib/libplugin.so\nencoding: new bytes, compressed\n"));
     // The tiles add up to the delta: the parts plus the delta's own structure.
     assert_eq!(tile_bytes(&dom), delta_size);
+    // The largest tiles are the largest parts, in order.
+    let listed: u64 = costs
+        .iter()
+        .map(|c| c["delta_bytes"].as_u64().unwrap())
+        .sum();
+    let mut parts: Vec<u64> = costs
+        .iter()
+        .map(|c| c["delta_bytes"].as_u64().unwrap())
+        .chain([delta_size - listed])
+        .collect();
+    parts.sort_unstable_by(|a, b| b.cmp(a));
+    let mut drawn = tiles(&dom);
+    drawn.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let largest: Vec<u64> = drawn.iter().take(3).map(|t| t.1).collect();
+    assert_eq!(largest, parts[..3]);
     assert!(dom.contains("% of this delta is"), "no text");
 
     // The same kind of page from the delta alone.

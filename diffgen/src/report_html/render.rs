@@ -130,7 +130,7 @@ fn table(html: &mut String, page: &Page) {
             escape(&leaf.place),
             escape(&leaf.name),
             leaf.encoding.class(),
-            escape(&leaf.how),
+            escape(leaf.encoding.label()),
             grouped(leaf.delta)
         );
     }

@@ -15,7 +15,7 @@ use super::treemap::{self, Node, Rect, Spacing, Tile};
 pub const WIDTH: f64 = 1200.0;
 pub const HEIGHT: f64 = 640.0;
 /// Parts below this area (in SVG units squared) are merged with the group's other small parts.
-const MIN_TILE: f64 = 40.0;
+const MIN_TILE: f64 = 100.0;
 const SPACING: Spacing = Spacing {
     pad: 1.5,
     header: 15.0,
@@ -142,10 +142,8 @@ fn leaf_node<'p>(entry: Entry<'p>, size: u64, entries: &mut Vec<Entry<'p>>) -> N
 }
 
 fn draw(svg: &mut String, tile: &Tile, entry: &Entry, total: u64) {
+    // Every tile is drawn, however thin: the DOM holds all the bytes.
     let r = tile.rect;
-    if r.w < 0.05 || r.h < 0.05 {
-        return;
-    }
     let coords = format!(
         "x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"",
         r.x, r.y, r.w, r.h
@@ -172,14 +170,15 @@ fn draw(svg: &mut String, tile: &Tile, entry: &Entry, total: u64) {
             let changed = leaf.changed.map_or(String::new(), |c| {
                 format!("\nchanged: {} bytes", grouped(c))
             });
+            // A file's member is the group it is drawn in.
+            let place = if leaf.place.is_empty() || leaf.name.starts_with('/') {
+                String::new()
+            } else {
+                format!(" ({})", leaf.place)
+            };
             let tip = format!(
-                "{}{}\nencoding: {}{changed}\ndelta: {} bytes ({})",
+                "{}{place}\nencoding: {}{changed}\ndelta: {} bytes ({})",
                 leaf.name,
-                if leaf.place.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", leaf.place)
-                },
                 leaf.how,
                 grouped(leaf.delta),
                 percent(leaf.delta, total)

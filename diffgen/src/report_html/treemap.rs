@@ -1,8 +1,11 @@
 //! Treemap layout for `report.html`: the squarified algorithm (Bruls, Huizing and van Wijk,
 //! 2000), which keeps tiles close to squares so that their areas can be compared by eye, and
 //! its nesting (a group's children laid out inside the group's tile, below a strip for its
-//! name). Pure geometry, laid out here rather than in the browser so that the page needs no
+//! name, the group laid out larger by what that takes so that areas stay comparable across
+//! groups). Pure geometry, laid out here rather than in the browser so that the page needs no
 //! script to draw and a test can check the tiles.
+
+use std::collections::HashMap;
 
 /// A rectangle in SVG user units (x to the right, y down).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,7 +117,8 @@ fn lay_row(row: &[f64], free: Rect, out: &mut Vec<Rect>) -> Rect {
     }
 }
 
-/// A node of the tree to lay out: a group (with children) or a leaf. `id` is the caller's.
+/// A node of the tree to lay out: a group (with children) or a leaf. `id` is the caller's,
+/// unique in the tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub size: u64,
@@ -122,8 +126,9 @@ pub struct Node {
     pub children: Vec<Node>,
 }
 
-/// A tile: where node `id` went, at which depth (the root's children are at 0), and whether
-/// it is a group (its name belongs in `header`, the strip at its top; empty when too small).
+/// A tile: where node `id` went, at which depth (the root's children are at 0), and, for a
+/// group, the strip at its top for its name (none when too small) and the rectangle its
+/// children fill.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tile {
     pub id: usize,
@@ -131,12 +136,14 @@ pub struct Tile {
     pub rect: Rect,
     pub group: bool,
     pub header: Option<Rect>,
+    pub inner: Rect,
 }
 
 /// Spacing of nested tiles.
 #[derive(Debug, Clone, Copy)]
 pub struct Spacing {
-    /// Gap between a group's border and its children.
+    /// Gap between a group's border and its children (given only to groups at least four
+    /// gaps wide and tall).
     pub pad: f64,
     /// Height of a group's name strip, given only to groups at least this wide and three
     /// times as tall.
@@ -144,39 +151,81 @@ pub struct Spacing {
     pub header_min_width: f64,
 }
 
+/// Layout passes: each gives the groups the room their gaps and name strips took in the last.
+const ROUNDS: usize = 5;
+
 /// Lays out the children of `root` in `area`, and theirs inside them, depth first: a group's
-/// tile comes before its children's.
+/// tile comes before its children's. Leaves' areas are in proportion to their sizes across
+/// groups too: a group is laid out as larger than its size by what its gaps and name strip
+/// take (measured in the previous pass), so that its children get their share.
 pub fn layout(root: &Node, area: Rect, spacing: Spacing) -> Vec<Tile> {
-    let mut out = Vec::new();
-    place_children(root, area, 0, spacing, &mut out);
-    out
+    let mut room: HashMap<usize, f64> = HashMap::new();
+    let mut tiles = Vec::new();
+    for _ in 0..ROUNDS {
+        tiles.clear();
+        place_children(root, area, 0, spacing, &room, &mut tiles);
+        for t in tiles.iter().filter(|t| t.group && t.inner.area() > 0.0) {
+            room.insert(t.id, t.rect.area() / t.inner.area());
+        }
+    }
+    tiles
 }
 
-fn place_children(node: &Node, area: Rect, depth: usize, spacing: Spacing, out: &mut Vec<Tile>) {
-    let mut order: Vec<&Node> = node.children.iter().collect();
-    order.sort_by(|a, b| b.size.cmp(&a.size).then(a.id.cmp(&b.id)));
-    let sizes: Vec<f64> = order.iter().map(|c| c.size as f64).collect();
-    for (child, rect) in order.into_iter().zip(squarify(&sizes, area)) {
+/// The size `node` is laid out with: its own for a leaf; its children's, times the room its
+/// gaps and strip take, for a group.
+fn weight(node: &Node, room: &HashMap<usize, f64>) -> f64 {
+    if node.children.is_empty() {
+        return node.size as f64;
+    }
+    let children: f64 = node.children.iter().map(|c| weight(c, room)).sum();
+    children * room.get(&node.id).copied().unwrap_or(1.0)
+}
+
+fn place_children(
+    node: &Node,
+    area: Rect,
+    depth: usize,
+    spacing: Spacing,
+    room: &HashMap<usize, f64>,
+    out: &mut Vec<Tile>,
+) {
+    let mut order: Vec<(&Node, f64)> = node.children.iter().map(|c| (c, weight(c, room))).collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
+    let sizes: Vec<f64> = order.iter().map(|c| c.1).collect();
+    for ((child, _), rect) in order.into_iter().zip(squarify(&sizes, area)) {
         let group = !child.children.is_empty();
-        let header = (group
-            && rect.w >= spacing.header_min_width
-            && rect.h >= 3.0 * spacing.header)
-            .then(|| Rect {
-                h: spacing.header,
-                ..rect.inset(spacing.pad, 0.0)
-            });
+        let (header, inner) = if group {
+            frame(rect, spacing)
+        } else {
+            (None, rect)
+        };
         out.push(Tile {
             id: child.id,
             depth,
             rect,
             group,
             header,
+            inner,
         });
         if group {
-            let top = header.map_or(0.0, |h| h.h);
-            place_children(child, rect.inset(spacing.pad, top), depth + 1, spacing, out);
+            place_children(child, inner, depth + 1, spacing, room, out);
         }
     }
+}
+
+/// A group's name strip (if it has room for one) and the rectangle left for its children.
+fn frame(rect: Rect, spacing: Spacing) -> (Option<Rect>, Rect) {
+    let pad = if rect.w >= 4.0 * spacing.pad && rect.h >= 4.0 * spacing.pad {
+        spacing.pad
+    } else {
+        0.0
+    };
+    let header =
+        (rect.w >= spacing.header_min_width && rect.h >= 3.0 * spacing.header).then(|| Rect {
+            h: spacing.header,
+            ..rect.inset(pad, 0.0)
+        });
+    (header, rect.inset(pad, header.map_or(0.0, |h| h.h)))
 }
 
 #[cfg(test)]
@@ -310,6 +359,74 @@ mod tests {
         }
         let (a, b) = (tiles[1].rect.area(), tiles[2].rect.area());
         assert!((a / b - 4.0 / 3.0).abs() < 1e-9);
-        assert!((tiles[0].rect.area() / tiles[3].rect.area() - 7.0 / 3.0).abs() < 1e-9);
+        // Across groups too: the leaf of 300 at the top level and the one of 300 inside the
+        // group (its name strip and gaps notwithstanding) have the same area, within 1 %.
+        let (inside, outside) = (tiles[2].rect.area(), tiles[3].rect.area());
+        assert!(
+            (inside / outside - 1.0).abs() < 0.01,
+            "{inside} vs {outside}"
+        );
+        assert!(tiles[0].rect.area() > tiles[1].rect.area() + tiles[2].rect.area());
+    }
+
+    /// Many groups two deep, with strips and gaps: every leaf's area per unit of size is the
+    /// same within 3 %, and the leaves fill their groups.
+    #[test]
+    fn layout_keeps_areas_comparable_across_groups() {
+        let mut id = 0;
+        let mut next = || {
+            id += 1;
+            id
+        };
+        let mut groups = Vec::new();
+        for g in 0..6u64 {
+            let dirs: Vec<Node> = (0..4u64)
+                .map(|d| {
+                    let leaves: Vec<Node> = (1..=5u64)
+                        .map(|l| leaf(next(), (g + 1) * 100 + d * 37 + l * l * 11))
+                        .collect();
+                    Node {
+                        size: leaves.iter().map(|l| l.size).sum(),
+                        id: next(),
+                        children: leaves,
+                    }
+                })
+                .collect();
+            groups.push(Node {
+                size: dirs.iter().map(|d| d.size).sum(),
+                id: next(),
+                children: dirs,
+            });
+        }
+        let root = Node {
+            size: groups.iter().map(|g| g.size).sum(),
+            id: 0,
+            children: groups,
+        };
+        let sizes: HashMap<usize, u64> = leaves_of(&root).into_iter().collect();
+        let spacing = Spacing {
+            pad: 1.5,
+            header: 15.0,
+            header_min_width: 48.0,
+        };
+        let tiles = layout(&root, AREA, spacing);
+        let per_unit: Vec<f64> = tiles
+            .iter()
+            .filter(|t| !t.group)
+            .map(|t| t.rect.area() / sizes[&t.id] as f64)
+            .collect();
+        assert_eq!(per_unit.len(), 6 * 4 * 5);
+        let (lo, hi) = per_unit
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+        assert!(hi / lo < 1.03, "{lo} .. {hi}");
+        assert!(tiles.iter().any(|t| t.header.is_some()));
+    }
+
+    fn leaves_of(node: &Node) -> Vec<(usize, u64)> {
+        if node.children.is_empty() {
+            return vec![(node.id, node.size)];
+        }
+        node.children.iter().flat_map(leaves_of).collect()
     }
 }
