@@ -5,6 +5,8 @@
 //!   inflate of raw/zlib/gzip streams;
 //! - [`bcj`]: the x86 branch filter (relative call targets made absolute) and its streaming
 //!   inverse;
+//! - [`zlib_check`]: whether zlib compresses a content into exactly a given payload, checked
+//!   in parallel (restarted zlib streams at block ends where its state is known);
 //! - [`gnu_gzip`]: deflate exactly as GNU gzip (levels 4 to 9) makes it, for files zlib cannot
 //!   re-create;
 //! - [`zstd`]: single-threaded zstd frames whose bytes are fixed by recorded parameters, and
@@ -20,6 +22,7 @@ pub mod bsdiff;
 pub mod gnu_gzip;
 pub mod test_inputs;
 pub mod zlib;
+pub mod zlib_check;
 pub mod zstd;
 
 /// The compression a stream announces in its first bytes.
