@@ -12,8 +12,10 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use codec::zlib::{self, Container, DeflateParams};
+use codec::zlib_check;
 use codec::zstd::{self as zstd_codec, ZstdParams};
 use sha2::{Digest, Sha256};
 
@@ -247,10 +249,42 @@ fn reproduce_gzip_checked(
     })
 }
 
-/// Whether compressing the `len` bytes of `content` as `how` says makes exactly `payload`,
-/// every byte, with the compressors the device's applier runs.
-pub fn recreates(how: &Recreate, content: &mut dyn Read, len: u64, payload: &[u8]) -> bool {
-    compare(how, content, len, payload, Check::Full)
+/// Whether compressing `content` as `how` says makes exactly `payload`, every byte, with the
+/// compressors the device's applier runs; false once `cancel` is raised. zlib payloads are
+/// checked on all cores of the rayon pool (codec::zlib_check, whose answer is that of one
+/// serial compression), zstd ones in one stream.
+pub fn recreates(how: &Recreate, content: &[u8], payload: &[u8], cancel: &AtomicBool) -> bool {
+    match *how {
+        Recreate::Zlib(params) => {
+            let options = zlib_check::Options::default();
+            zlib_check::check(params, content, payload, &options, cancel).matches
+        }
+        Recreate::Zstd(_) => {
+            let mut input = Cancellable {
+                data: content,
+                cancel,
+            };
+            compare(how, &mut input, content.len() as u64, payload, Check::Full)
+        }
+    }
+}
+
+/// The content, read a MiB at a time until the check is cancelled.
+struct Cancellable<'a> {
+    data: &'a [u8],
+    cancel: &'a AtomicBool,
+}
+
+impl Read for Cancellable<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("cancelled"));
+        }
+        let n = buf.len().min(self.data.len()).min(1 << 20);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
 }
 
 /// Compresses `content` as `how` says, comparing as it goes, as far as `check` asks.

@@ -1,15 +1,16 @@
 //! Full checks of re-created payloads, in the background.
 //!
 //! Planning takes a compressed payload as re-creatable once the first few MiB of its
-//! re-creation match ([`Check::Prefix`](crate::content::Check)). Comparing all of it is one
-//! long single-threaded job (zlib level 9 over a whole image: about 20 s for 250 MiB), so it
-//! starts right then on a thread of its own and runs beside planning and encoding. The
-//! verification waits for it; when it passed, the verifying apply reads the payload from the
-//! target instead of compressing the content again (`delta::KnownResult`), while still
-//! making the content from the delta and checking its hash. Together that is the whole
-//! chain the device runs, checked with the compressors its applier uses.
+//! re-creation match ([`Check::Prefix`](crate::content::Check)). Comparing all of it is a long
+//! job (zlib level 9 over a whole image: about 20 s of CPU for 250 MiB), so it starts right
+//! then on a thread of its own and runs beside planning and encoding. For zlib that thread
+//! hands the work to the rayon pool in chunks ([`content::recreates`], codec::zlib_check),
+//! which its threads take between planning and encoding jobs. The verification waits for it;
+//! when it passed, the verifying apply reads the payload from the target instead of
+//! compressing the content again (`delta::KnownResult`), while still making the content from
+//! the delta and checking its hash. Together that is the whole chain the device runs, checked
+//! with the compressors its applier uses.
 
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -53,11 +54,7 @@ impl Recheck {
             let Some(bytes) = map.get(offset as usize..(offset + payload.length()) as usize) else {
                 return false;
             };
-            let mut input = Cancellable {
-                data: &content,
-                cancel: &flag,
-            };
-            content::recreates(&how, &mut input, content.len() as u64, bytes)
+            content::recreates(&how, &content, bytes, &flag)
         };
         // A thread that cannot start leaves the check undone: the payload counts as unchecked.
         let handle = std::thread::Builder::new()
@@ -83,26 +80,9 @@ impl Recheck {
 }
 
 impl Drop for Recheck {
-    /// A check no longer waited for (the run failed or planned again) stops at its next read.
+    /// A check no longer waited for (the run failed or planned again) stops at its next MiB
+    /// of content (in each of its chunks, for zlib).
     fn drop(&mut self) {
         self.cancel.store(true, Ordering::Relaxed);
-    }
-}
-
-/// The content, read a MiB at a time until the check is cancelled.
-struct Cancellable<'a> {
-    data: &'a [u8],
-    cancel: &'a AtomicBool,
-}
-
-impl Read for Cancellable<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.cancel.load(Ordering::Relaxed) {
-            return Err(io::Error::other("cancelled"));
-        }
-        let n = buf.len().min(self.data.len()).min(1 << 20);
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
     }
 }
