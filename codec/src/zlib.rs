@@ -64,8 +64,12 @@ pub struct DeflateParams {
 
 /// memLevel used by ADU's applier; part of what makes output reproducible.
 pub const MEM_LEVEL: c_int = 9;
-/// ADU feeds its compressor in chunks of this size; deflate output does not depend on it for
-/// levels 1-9, but using the same size costs nothing.
+/// zlib is given the content in pieces of this size that start at multiples of it, as ADU's
+/// applier feeds its compressor, whatever sizes the caller writes. Deflate output does not
+/// depend on the piece size in practice, but zlib decides when to slide its window when it
+/// runs out of input, so a piece ending one byte before the usual slide point can move a slide
+/// and, with it, whether a later incompressible block may be stored (see
+/// [`crate::zlib_check`]). Aligned pieces make the output a function of the content alone.
 const INPUT_CHUNK: usize = 4096;
 
 impl DeflateParams {
@@ -105,6 +109,8 @@ pub struct Deflater<W: Write> {
     _header: Box<z::gz_header>,
     out: Option<W>,
     buf: Vec<u8>,
+    /// Content written but not yet given to zlib: less than [`INPUT_CHUNK`] bytes.
+    staged: Vec<u8>,
     bytes_in: u64,
     bytes_out: u64,
 }
@@ -181,6 +187,7 @@ impl<W: Write> Deflater<W> {
             _header: header,
             out: Some(out),
             buf: vec![0u8; 64 * 1024],
+            staged: Vec::with_capacity(INPUT_CHUNK),
             bytes_in: 0,
             bytes_out: 0,
         })
@@ -216,8 +223,20 @@ impl<W: Write> Deflater<W> {
         }
     }
 
+    /// Gives zlib the staged piece.
+    fn run_staged(&mut self) -> io::Result<()> {
+        let piece = std::mem::take(&mut self.staged);
+        let result = self.run(&piece, z::Z_NO_FLUSH);
+        self.staged = piece;
+        self.staged.clear();
+        result
+    }
+
     /// Ends the stream: the remaining output goes to the inner writer, which is flushed.
     fn end_stream(&mut self) -> io::Result<()> {
+        if !self.staged.is_empty() {
+            self.run_staged()?;
+        }
         self.run(&[], z::Z_FINISH)?;
         self.out.as_mut().expect("stream ended once").flush()
     }
@@ -241,10 +260,23 @@ impl<W: Write> Deflater<W> {
 
 impl<W: Write> Write for Deflater<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        for chunk in data.chunks(INPUT_CHUNK) {
-            self.run(chunk, z::Z_NO_FLUSH)?;
-            self.bytes_in += chunk.len() as u64;
+        let mut rest = data;
+        if !self.staged.is_empty() {
+            let take = rest.len().min(INPUT_CHUNK - self.staged.len());
+            self.staged.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.staged.len() < INPUT_CHUNK {
+                self.bytes_in += data.len() as u64;
+                return Ok(data.len());
+            }
+            self.run_staged()?;
         }
+        let whole = rest.len() / INPUT_CHUNK * INPUT_CHUNK;
+        for piece in rest[..whole].chunks(INPUT_CHUNK) {
+            self.run(piece, z::Z_NO_FLUSH)?;
+        }
+        self.staged.extend_from_slice(&rest[whole..]);
+        self.bytes_in += data.len() as u64;
         Ok(data.len())
     }
 
@@ -335,13 +367,28 @@ mod tests {
 
     #[test]
     fn output_does_not_depend_on_write_sizes() {
-        let data = sample(200_000);
+        // Compressible data, then noise (stored blocks, whose choice depends on the window's
+        // phase), then compressible data again.
+        let mut x = 0x9E37_79B9u32;
+        let noise = (0..300_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        });
+        let data: Vec<u8> = sample(200_000)
+            .into_iter()
+            .chain(noise)
+            .chain(sample(70_000))
+            .collect();
         let whole = deflate_bytes(DeflateParams::GZIP_PROFILE, &data).unwrap();
-        let mut d = Deflater::new(DeflateParams::GZIP_PROFILE, Vec::new()).unwrap();
-        for piece in data.chunks(997) {
-            d.write_all(piece).unwrap();
+        for size in [1, 997, 4095, 4097, 65_273, 65_274, 65_275] {
+            let mut d = Deflater::new(DeflateParams::GZIP_PROFILE, Vec::new()).unwrap();
+            for piece in data.chunks(size) {
+                d.write_all(piece).unwrap();
+            }
+            assert!(d.finish().unwrap() == whole, "writes of {size} bytes");
         }
-        assert_eq!(d.finish().unwrap(), whole);
         let mut out = Vec::new();
         let (i, o) = deflate_stream(DeflateParams::GZIP_PROFILE, &mut &data[..], &mut out).unwrap();
         assert_eq!((i, o), (data.len() as u64, whole.len() as u64));
