@@ -43,6 +43,7 @@ all_targets=(
   codec:bsdiff_roundtrip
   codec:gnu_gzip
   codec:bcj
+  codec:zlib_check
   ext4:ext4_map
 )
 if [ -n "${FUZZ_TARGETS:-}" ]; then

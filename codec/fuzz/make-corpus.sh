@@ -7,7 +7,10 @@
 #                            Python, and by `bsdiff` too when it is installed);
 #   corpus/bsdiff_roundtrip  <old share byte><old><new> pairs;
 #   corpus/gnu_gzip          <level byte><write-size byte><content>: text, binary, zeros;
-#   corpus/bcj               <read-size byte><data>: x86-64-like code, text, binary.
+#   corpus/bcj               <read-size byte><data>: x86-64-like code, text, binary;
+#   corpus/zlib_check        <selector byte><data>: gzip streams of zlib levels 4-9 (checked
+#                            as payloads), and text, binary and zeros (compressed, and with a
+#                            flipped bit).
 # The fixed old file / zstd basis is codec_fuzz::old() (src/lib.rs); it is rebuilt here
 # identically. Needs python3; zstd and GNU cpio are used when present.
 set -euo pipefail
@@ -16,7 +19,7 @@ root="$(cd "$here/../.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$here/corpus/decoders" "$here/corpus/bspatch" "$here/corpus/bsdiff_roundtrip" \
-  "$here/corpus/gnu_gzip" "$here/corpus/bcj"
+  "$here/corpus/gnu_gzip" "$here/corpus/bcj" "$here/corpus/zlib_check"
 
 python3 - "$here/corpus" "$work" <<'PY'
 import bz2, gzip, os, struct, sys, zlib
@@ -122,6 +125,16 @@ for k in range(2000):
 put("bcj", "code", bytes([3]) + bytes(code))
 put("bcj", "text", bytes([1]) + old)
 put("bcj", "binary", bytes([200]) + n["binary"])
+
+# zlib_check: selector % 6 picks level 4..9; selector / 6 % 3 picks the mode (0: the data is a
+# payload; 1: zlib's output for the data; 2: the same with a flipped bit).
+for name in ("edit", "binary", "zeros"):
+    for level in (4, 6, 9):
+        put("zlib_check", "%s-%d-own" % (name, level), bytes([6 + level - 4]) + n[name])
+        put("zlib_check", "%s-%d-flip" % (name, level), bytes([12 + level - 4]) + n[name])
+        gz = zlib.compressobj(level, zlib.DEFLATED, 31, 9)
+        stream = gz.compress(n[name] * 8) + gz.flush()
+        put("zlib_check", "%s-%d-payload" % (name, level), bytes([level - 4]) + stream)
 PY
 
 # zstd streams (plain, with a content checksum, and deltas against the fixed basis).
@@ -156,6 +169,6 @@ if command -v cpio >/dev/null; then
     done
   done
 fi
-for t in decoders bspatch bsdiff_roundtrip gnu_gzip bcj; do
+for t in decoders bspatch bsdiff_roundtrip gnu_gzip bcj zlib_check; do
   echo "codec/fuzz/corpus/$t: $(ls "$here/corpus/$t" | wc -l) files, $(du -sh "$here/corpus/$t" | cut -f1)"
 done
