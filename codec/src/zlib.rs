@@ -127,7 +127,7 @@ extern "C" fn zfree(_opaque: z::voidpf, address: z::voidpf) {
 }
 
 /// A stream in the state deflateInit2_/inflateInit2_ expect.
-fn new_stream() -> z::z_stream {
+pub(crate) fn new_stream() -> z::z_stream {
     z::z_stream {
         next_in: std::ptr::null_mut(),
         avail_in: 0,
@@ -146,7 +146,7 @@ fn new_stream() -> z::z_stream {
     }
 }
 
-fn zlib_error(what: &str, code: c_int) -> io::Error {
+pub(crate) fn zlib_error(what: &str, code: c_int) -> io::Error {
     io::Error::other(format!("zlib {what} failed (code {code})"))
 }
 

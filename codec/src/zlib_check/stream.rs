@@ -13,40 +13,8 @@ use crate::zlib::MEM_LEVEL;
 /// zlib's `w_size` for windowBits 15.
 const WSIZE: usize = 32 * 1024;
 
-/// zlib's allocator callbacks (libz-sys declares them non-nullable).
-extern "C" fn alloc(_opaque: z::voidpf, items: z::uInt, size: z::uInt) -> z::voidpf {
-    // SAFETY: calloc with any sizes is sound; zlib handles a NULL result as out of memory.
-    unsafe { libc::calloc(items as libc::size_t, size as libc::size_t) }
-}
-
-extern "C" fn free(_opaque: z::voidpf, address: z::voidpf) {
-    // SAFETY: zlib frees only what `alloc` returned.
-    unsafe { libc::free(address) }
-}
-
-/// A stream in the state deflateInit2_/inflateInit2_ expect.
-pub(super) fn blank() -> z::z_stream {
-    z::z_stream {
-        next_in: std::ptr::null_mut(),
-        avail_in: 0,
-        total_in: 0,
-        next_out: std::ptr::null_mut(),
-        avail_out: 0,
-        total_out: 0,
-        msg: std::ptr::null_mut(),
-        state: std::ptr::null_mut(),
-        zalloc: alloc,
-        zfree: free,
-        opaque: std::ptr::null_mut(),
-        data_type: 0,
-        adler: 0,
-        reserved: 0,
-    }
-}
-
-fn failed(what: &str, code: c_int) -> io::Error {
-    io::Error::other(format!("zlib {what} failed (code {code})"))
-}
+pub(super) use crate::zlib::new_stream as blank;
+use crate::zlib::zlib_error as failed;
 
 /// What one call of [`RawDeflate::run`] did.
 pub(super) struct Step {
