@@ -38,3 +38,16 @@ pub fn prose(seed: u64, len: usize) -> Vec<u8> {
     text.truncate(len);
     text
 }
+
+/// `len` pseudo-random bytes (xorshift64, the same for the same seed): incompressible data.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-use codec::test_inputs::prose;
+use codec::test_inputs::{noise, prose};
 use codec::zlib::{deflate_bytes, Container, DeflateParams};
 use codec::zlib_check::{check, deflates_to, Checked, Fallback, Options, Path};
 use libz_sys as z;
@@ -49,18 +49,6 @@ fn agreed(params: DeflateParams, content: &[u8], payload: &[u8], what: &str) -> 
     let c = parallel(params, content, payload);
     assert_eq!(c.matches, serial(params, content, payload), "{what}: {c:?}");
     c
-}
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
 }
 
 fn zero_runs(len: usize) -> Vec<u8> {

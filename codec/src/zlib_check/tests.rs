@@ -11,20 +11,8 @@ use super::plan::{self, window_base};
 use super::scan::{scan, Block, Kind};
 use super::stream::{self, RawDeflate};
 use super::{check, Options, Path};
-use crate::test_inputs::prose;
+use crate::test_inputs::{noise, prose};
 use crate::zlib::{deflate_bytes, Container, DeflateParams};
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
 
 /// Noise with a 3-byte repeat from 3000 bytes back every 400 bytes: zlib takes those matches
 /// (within TOO_FAR) although they save next to nothing, so blocks stay worth storing while
