@@ -278,7 +278,9 @@ fn parallel_check(
         .par_iter()
         .map(|c| {
             let outcome = check_chunk(level, content, payload, c, &flags);
-            if !matches!(outcome, Ok(Outcome::Equal)) {
+            // Only a difference decides for all; a chunk zlib failed on leaves the others to
+            // finish, and the serial check answers (a stop then means the caller's).
+            if matches!(outcome, Ok(Outcome::Differs)) {
                 flags.failed.store(true, Ordering::Relaxed);
             }
             outcome

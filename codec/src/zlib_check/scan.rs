@@ -264,11 +264,16 @@ impl<'a> Scanner<'a> {
         Ok(base + self.bits.take(u32::from(DIST_EXTRA[i])) as u16)
     }
 
+    /// Counts `n` bytes of output; past the payload's end (the reader pads with zero bits, in
+    /// which a truncated block could otherwise go on decoding) the stream is invalid.
     #[inline]
     fn advance(&mut self, n: u64) -> Result<(), ScanError> {
         self.out += n;
         if self.out > self.max_out {
             return Err(ScanError::TooLong);
+        }
+        if self.bits.overrun() {
+            return Err(ScanError::Invalid);
         }
         Ok(())
     }

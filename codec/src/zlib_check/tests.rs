@@ -185,6 +185,23 @@ fn window_model_predicts_which_blocks_zlib_can_store() {
     assert_eq!((c.matches, c.path), (true, Path::Parallel(chunks.len())));
 }
 
+/// A truncated stream ends in an error at once, even with no bound on the output (as
+/// `survey` scans): the zero bits read past the end must not decode on and on.
+#[test]
+fn a_truncated_stream_is_invalid_without_an_output_bound() {
+    let raw = deflate_bytes(
+        DeflateParams {
+            container: Container::Raw,
+            level: 9,
+        },
+        &prose(11, 200_000),
+    )
+    .unwrap();
+    for cut in [1, raw.len() / 3, raw.len() / 2, raw.len() - 2] {
+        assert!(scan(&raw[..cut], 0, u64::MAX).is_err(), "cut at {cut}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
