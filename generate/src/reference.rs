@@ -67,15 +67,6 @@ pub fn first_data(layout: &Layout) -> Option<u64> {
     }
 }
 
-/// The bytes of `ranges` of `data`, concatenated.
-pub fn gather(data: &[u8], ranges: &Ranges) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ranges.iter().map(|r| r.1 as usize).sum());
-    for &(off, len) in ranges {
-        out.extend_from_slice(&data[off as usize..(off + len) as usize]);
-    }
-    out
-}
-
 /// File-level knowledge of a pair of ext images.
 struct ExtPair {
     block_size: u64,

@@ -236,6 +236,12 @@ impl<'a> Kitchen<'a> {
         }
         let source = if self.capable(item) {
             self.build_random(item)?
+        } else if let Some(known) = self.known_results.get(item) {
+            // Already random-access: checked, not spilled.
+            if let Step::Recipe(recipe) = self.step(item)? {
+                self.check_ingredients(recipe)?;
+            }
+            Rc::clone(known)
         } else {
             self.spill(item)?
         };
@@ -298,23 +304,37 @@ impl<'a> Kitchen<'a> {
         let mut ingredients = Vec::new();
         recipe.for_each_item(|i| ingredients.push(*i));
         for expected in ingredients {
-            let mut input = ExactLen::new(self.stream(&expected)?, expected.length());
-            let mut hasher = ItemHasher::new();
-            let mut buf = vec![0u8; IO_CHUNK];
-            loop {
-                match input.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => hasher.update(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(from_io(e, expected, None)),
-                }
-            }
-            let actual = hasher.finish();
+            let unwritable = |e| from_io(e, expected, None);
+            let actual = self.make_into(&expected, &mut io::sink(), &unwritable)?;
             if actual != expected {
                 return Err(ApplyError::ItemMismatch { expected, actual });
             }
         }
         Ok(())
+    }
+
+    /// Streams `item` into `out`, hashing it on the way; returns the item of what was made.
+    /// `write_err` names a failure to write.
+    pub fn make_into(
+        &self,
+        item: &Item,
+        out: &mut dyn Write,
+        write_err: &dyn Fn(io::Error) -> ApplyError,
+    ) -> Result<Item, ApplyError> {
+        let mut input = ExactLen::new(self.stream(item)?, item.length());
+        let mut hasher = ItemHasher::new();
+        let mut buf = vec![0u8; IO_CHUNK];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(from_io(e, *item, None)),
+            };
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(write_err)?;
+        }
+        Ok(hasher.finish())
     }
 
     /// `item` as a stream of exactly its length (checked by the consumer with `ExactLen`).

@@ -13,13 +13,13 @@ mod plan;
 mod streams;
 mod temp;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::archive::Archive;
 use crate::io::{FileAt, RangeAt, ReadAt, SharedAt, IO_CHUNK};
-use crate::item::{Item, ItemHasher};
+use crate::item::Item;
 use crate::reader::{hash_range, read_path, ReadError, ReadLimits};
 use crate::recipe::{Recipe, RecipeType};
 
@@ -434,7 +434,7 @@ fn open_known_results(
     for r in results {
         let err = |e: io::Error| ApplyError::KnownItem {
             path: r.path.display().to_string(),
-            reason: e.to_string(),
+            reason: format!("known result {} at offset {}: {e}", r.item, r.offset),
         };
         let file = FileAt::open(&r.path).map_err(err)?;
         let at = RangeAt::new(Rc::new(file), r.offset, r.item.length()).map_err(err)?;
@@ -479,22 +479,10 @@ fn write_target(
         path: output.display().to_string(),
         source: e,
     };
-    let mut input = streams::ExactLen::new(kitchen.stream(target)?, target.length());
-    let mut hasher = ItemHasher::new();
-    let mut buf = vec![0u8; IO_CHUNK];
     let mut writer = io::BufWriter::with_capacity(IO_CHUNK, out);
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(kitchen::from_io(e, *target, None)),
-        };
-        hasher.update(&buf[..n]);
-        writer.write_all(&buf[..n]).map_err(output_err)?;
-    }
+    let made = kitchen.make_into(target, &mut writer, &output_err)?;
     writer.flush().map_err(output_err)?;
-    Ok(hasher.finish())
+    Ok(made)
 }
 
 /// Estimated memory of the cookbook in the applier, per element: the parsed archive (a recipe
