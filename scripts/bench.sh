@@ -378,8 +378,12 @@ adu_check() {
     env -u LD_LIBRARY_PATH timeout --kill-after=10 3600 "$adu_ref/bin/applydiff" "$1" "$delta" "$out" \
       > "$delta.adu.log" 2>&1 || rc=$?
     t0=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-    if [ "$rc" -ne 0 ]; then
-      verdict="ADU applier: FAILED (exit $rc: $(grep -m 1 -o 'Code: [0-9]*.*' "$delta.adu.log" | cut -c 1-120 | tr -d '\t|'))"
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+      verdict="ADU applier: FAILED (timed out after 3600 s)"
+    elif [ "$rc" -ne 0 ]; then
+      # No "Code:" line (a crash) must not end the benchmark under set -e.
+      code=$({ grep -m 1 -o 'Code: [0-9]*.*' "$delta.adu.log" || echo "no error code"; } | cut -c 1-120 | tr -d '\t|')
+      verdict="ADU applier: FAILED (exit $rc: $code)"
     elif cmp -s "$out" "$3"; then
       verdict="ADU applier: rebuilt exactly, $t0 s"
     else
