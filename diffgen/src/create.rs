@@ -328,8 +328,7 @@ fn parent_of(p: &Path) -> PathBuf {
 }
 
 fn write_log(path: &Path, text: &str) -> Result<(), Failure> {
-    std::fs::write(path, text)
-        .map_err(|e| Failure::new(format!("cannot write the log: {e} ({})", path.display())))
+    crate::manifest_cmd::write_atomically(path, text.as_bytes())
 }
 
 fn write_logs(logs: &Path, run: &RunSummary, outputs: &[PathBuf]) -> Result<(), Failure> {

@@ -129,7 +129,8 @@ fn check_delta_matches(
 }
 
 /// Writes a temp file next to `path` and renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+/// Writes `bytes` to `path` through a temp file beside it: a reader never sees a cut-off file.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -63,8 +63,7 @@ pub fn delta_page(archive: &delta::archive::Archive, path: &Path, len: u64) -> S
 
 /// Writes `html` to `path`.
 pub fn write(path: &Path, html: &str) -> Result<(), Failure> {
-    std::fs::write(path, html)
-        .map_err(|e| Failure::new(format!("cannot write the page: {e} ({})", path.display())))
+    crate::manifest_cmd::write_atomically(path, html.as_bytes())
 }
 
 fn file_name(path: &str) -> String {
