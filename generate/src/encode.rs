@@ -25,7 +25,7 @@ const NEW_STREAM_WINDOW_LOG: u32 = 24;
 /// Smallest plain new-bytes stream the x86 branch filter is tried on.
 const BCJ_MIN_STREAM: usize = 64 * 1024;
 /// Bytes of the token basis of the new-bytes stream in the gzip profile.
-const TOKEN_BASIS: usize = 4096;
+pub const TOKEN_BASIS: usize = 4096;
 /// Window limit of segment frames (their basis plus data is at most [`SEGMENT_LIMIT`]).
 const SEGMENT_WINDOW_LOG: u32 = 23;
 const _: () = assert!(SEGMENT_LIMIT <= 1 << SEGMENT_WINDOW_LOG);

@@ -14,8 +14,8 @@ use delta::{Item, Recipe, RecipeType};
 use super::page::{count, grouped, human, percent, Encoding, Fact, Leaf, Page};
 
 /// A frame whose basis is at most this long is new data: diffgen gives the gzip profile's
-/// new-data stream a 4 KiB token basis (see generate's encode stage).
-const TOKEN_BASIS: u64 = 4096;
+/// new-data stream a token basis of this size.
+const TOKEN_BASIS: u64 = generate::encode::TOKEN_BASIS as u64;
 
 /// Group names of the treemap.
 const FRAMES_OLD: &str = "zstd frames against old bytes";
