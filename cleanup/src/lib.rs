@@ -9,7 +9,10 @@
 //! The thread holds the registry lock from the sweep until the exit, so no other thread can
 //! register (and therefore create) a temp file after the sweep. It is an ordinary thread
 //! (signal-hook's iterator), so it may take locks and touch the file system, which a signal
-//! handler may not.
+//! handler may not. It also kills the process groups of the child commands being waited for
+//! ([`child::wait_or_kill`]).
+
+pub mod child;
 
 use std::collections::BTreeSet;
 use std::io;
@@ -143,6 +146,7 @@ pub fn install() -> io::Result<()> {
             if let Some(sig) = signals.forever().next() {
                 // Held until exit: nothing can be registered, hence created, after the sweep.
                 let held = registry();
+                child::kill_all();
                 remove(&held);
                 let name = match sig {
                     SIGINT => "SIGINT",

@@ -16,8 +16,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::failure::Failure;
 
@@ -115,7 +115,7 @@ impl CheckWith {
         let stderr = log_file
             .try_clone()
             .map_err(|e| format!("cannot open its log {}: {e}", log.display()))?;
-        let child = Command::new("sh")
+        let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!("{} \"$@\"", self.command))
             .arg("diffgen-check")
@@ -126,7 +126,14 @@ impl CheckWith {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot be started: {e}"))?;
-        let status = wait_or_kill(child, self.timeout)?;
+        let status = cleanup::child::wait_or_kill(&mut child, self.timeout)
+            .map_err(|e| format!("cannot be waited for: {e}"))?
+            .ok_or_else(|| {
+                format!(
+                    "did not finish within {} s (killed)",
+                    self.timeout.as_secs()
+                )
+            })?;
         if !status.success() {
             return Err(match status.code() {
                 Some(code) => format!("exited with status {code}"),
@@ -134,27 +141,6 @@ impl CheckWith {
             });
         }
         Ok(())
-    }
-}
-
-/// Waits for `child`; past `timeout` kills its whole process group.
-fn wait_or_kill(mut child: Child, timeout: Duration) -> Result<ExitStatus, String> {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Ok(status),
-            Ok(None) if start.elapsed() >= timeout => {
-                // SAFETY: plain kill(2) on the process group this child leads.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                let _ = child.wait();
-                return Err(format!(
-                    "did not finish within {} s (killed)",
-                    timeout.as_secs()
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("cannot be waited for: {e}")),
-        }
     }
 }
 

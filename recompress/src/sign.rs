@@ -13,7 +13,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How much of the command's stderr an error message quotes.
 const STDERR_TAIL: usize = 400;
@@ -71,20 +71,10 @@ pub fn run_signing_command(command: &str, path: &Path, timeout: Duration) -> Res
         let _ = stderr.read_to_end(&mut buf);
         buf
     });
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait().map_err(SignError::Spawn)? {
-            Some(status) => break status,
-            None if start.elapsed() >= timeout => {
-                // Kill the whole group: the shell and anything it started.
-                // SAFETY: plain kill(2) on the child's process group.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                let _ = child.wait();
-                return Err(SignError::Timeout(timeout.as_secs()));
-            }
-            None => thread::sleep(Duration::from_millis(20)),
-        }
-    };
+    // On timeout the whole group goes: the shell and anything it started.
+    let status = cleanup::child::wait_or_kill(&mut child, timeout)
+        .map_err(SignError::Spawn)?
+        .ok_or(SignError::Timeout(timeout.as_secs()))?;
     let stderr = reader.join().unwrap_or_default();
     if !status.success() {
         let text = String::from_utf8_lossy(&stderr);
@@ -108,6 +98,7 @@ pub fn run_signing_command(command: &str, path: &Path, timeout: Duration) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn quoting_survives_spaces_and_quotes() {
