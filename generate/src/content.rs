@@ -238,16 +238,28 @@ fn reproduce_gzip_checked(
             level,
         };
         let how = Recreate::Zlib(params);
-        compare(
-            &how,
-            &mut &content[..],
-            content.len() as u64,
-            payload,
-            check,
-        )
-        .then_some(params)
+        let mut input = content;
+        let len = content.len() as u64;
+        let matched = match check {
+            // A large payload: the wrong levels fail within the probe; the right one is
+            // confirmed on all cores (the serial answer, see codec::zlib_check).
+            Check::Full if payload.len() > FULL_CHECK_PROBE => {
+                compare(
+                    &how,
+                    &mut input,
+                    len,
+                    payload,
+                    Check::Prefix(FULL_CHECK_PROBE),
+                ) && recreates(&how, content, payload, &AtomicBool::new(false))
+            }
+            _ => compare(&how, &mut input, len, payload, check),
+        };
+        matched.then_some(params)
     })
 }
+
+/// Bytes of a large gzip payload compared serially before its full check runs in parallel.
+const FULL_CHECK_PROBE: usize = 1 << 20;
 
 /// Whether compressing `content` as `how` says makes exactly `payload`, every byte, with the
 /// compressors the device's applier runs; false once `cancel` is raised. zlib payloads are
