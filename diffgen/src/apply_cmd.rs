@@ -70,7 +70,7 @@ pub fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
                 path: k.path.display().to_string(),
                 size: k.size,
                 used: k.used(),
-                outcome: k.to_string(),
+                outcome: k.outcome.to_string(),
             })
             .collect(),
     };

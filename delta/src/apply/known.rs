@@ -61,8 +61,19 @@ impl KnownItemReport {
 
 impl fmt::Display for KnownItemReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} bytes): ", self.path.display(), self.size)?;
-        match &self.outcome {
+        write!(
+            f,
+            "{} ({} bytes): {}",
+            self.path.display(),
+            self.size,
+            self.outcome
+        )
+    }
+}
+
+impl fmt::Display for KnownItemOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             KnownItemOutcome::Used { items } => write!(f, "used, {}", prefixes(items)),
             KnownItemOutcome::NotNeeded { matched } => write!(
                 f,
