@@ -321,20 +321,35 @@ impl<'a> Kitchen<'a> {
         out: &mut dyn Write,
         write_err: &dyn Fn(io::Error) -> ApplyError,
     ) -> Result<Item, ApplyError> {
-        let mut input = ExactLen::new(self.stream(item)?, item.length());
         let mut hasher = ItemHasher::new();
+        self.copy_into(item, out, write_err, Some(&mut hasher))?;
+        Ok(hasher.finish())
+    }
+
+    /// Streams `item` into `out` (and `hasher`); returns the bytes written.
+    fn copy_into(
+        &self,
+        item: &Item,
+        out: &mut dyn Write,
+        write_err: &dyn Fn(io::Error) -> ApplyError,
+        mut hasher: Option<&mut ItemHasher>,
+    ) -> Result<u64, ApplyError> {
+        let mut input = ExactLen::new(self.stream(item)?, item.length());
         let mut buf = vec![0u8; IO_CHUNK];
+        let mut written = 0u64;
         loop {
             let n = match input.read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => return Ok(written),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(from_io(e, *item, None)),
             };
-            hasher.update(&buf[..n]);
+            if let Some(h) = hasher.as_deref_mut() {
+                h.update(&buf[..n]);
+            }
             out.write_all(&buf[..n]).map_err(write_err)?;
+            written += n as u64;
         }
-        Ok(hasher.finish())
     }
 
     /// `item` as a stream of exactly its length (checked by the consumer with `ExactLen`).
@@ -607,20 +622,8 @@ impl<'a> Kitchen<'a> {
             dir: self.temp.dir().display().to_string(),
             source,
         };
-        let mut input = ExactLen::new(self.stream(item)?, item.length());
-        let mut buf = vec![0u8; IO_CHUNK];
-        let mut file = &spill.file;
-        let mut written = 0u64;
-        loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(from_io(e, *item, None)),
-            };
-            file.write_all(&buf[..n]).map_err(write_err)?;
-            written += n as u64;
-        }
+        // Not hashed on the way: the target's hash covers every spill (see the module doc).
+        let written = self.copy_into(item, &mut &spill.file, &write_err, None)?;
         {
             let mut stats = self.stats.borrow_mut();
             stats.spilled_bytes += written;
