@@ -4,7 +4,9 @@
 set -euo pipefail
 
 # chromium: the browser test of report.html renders it headless (diffgen/tests/report_html.rs).
-packages=(cpio zstd gzip openssl e2fsprogs python3 swupdate util-linux bsdiff chromium)
+# binutils for aarch64 and armhf: the exe crate's decoders are checked against their objdump.
+packages=(cpio zstd gzip openssl e2fsprogs python3 swupdate util-linux bsdiff chromium
+  binutils binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

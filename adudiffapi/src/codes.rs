@@ -55,7 +55,7 @@ pub const INVALID_ARGUMENT: i32 = 50007;
 pub const BAD_SETTINGS: i32 = 50008;
 /// A bug in diffgen (a caught panic); nothing was written.
 pub const INTERNAL: i32 = 50009;
-/// A diffgen-only decoder (gnu_gzip_compression, bcj_x86_decode) failed.
+/// A diffgen-only decoder (gnu_gzip_compression, bcj_x86_decode, exe_bspatch) failed.
 pub const DIFFGEN_DECODER: i32 = 50010;
 
 /// The code for an apply failure.
@@ -132,7 +132,9 @@ fn of_decoder(recipe: RecipeType) -> i32 {
         RecipeType::ZlibDecompression => IO_ZLIB_INFLATE_FAILED,
         RecipeType::ZstdCompression => IO_ZSTD_COMPRESS_FAILED,
         RecipeType::ZstdDecompression => IO_ZSTD_DECOMPRESS_FAILED,
-        RecipeType::GnuGzipCompression | RecipeType::BcjX86Decode => DIFFGEN_DECODER,
+        RecipeType::GnuGzipCompression | RecipeType::BcjX86Decode | RecipeType::ExeBspatch => {
+            DIFFGEN_DECODER
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 #   corpus/bsdiff_roundtrip  <old share byte><old><new> pairs;
 #   corpus/gnu_gzip          <level byte><write-size byte><content>: text, binary, zeros;
 #   corpus/bcj               <read-size byte><data>: x86-64-like code, text, binary;
+#   corpus/exepatch          <mode byte>, then an executable patch (even modes) or
+#                            <old length: 2 bytes LE><old><new> (odd modes);
 #   corpus/zlib_check        <selector byte><data>: gzip streams of zlib levels 4-9 (checked
 #                            as payloads), and text, binary and zeros (compressed, and with a
 #                            flipped bit).
@@ -19,7 +21,7 @@ root="$(cd "$here/../.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$here/corpus/decoders" "$here/corpus/bspatch" "$here/corpus/bsdiff_roundtrip" \
-  "$here/corpus/gnu_gzip" "$here/corpus/bcj" "$here/corpus/zlib_check"
+  "$here/corpus/gnu_gzip" "$here/corpus/bcj" "$here/corpus/zlib_check" "$here/corpus/exepatch"
 
 python3 - "$here/corpus" "$work" <<'PY'
 import bz2, gzip, os, struct, sys, zlib
@@ -126,6 +128,31 @@ put("bcj", "code", bytes([3]) + bytes(code))
 put("bcj", "text", bytes([1]) + old)
 put("bcj", "binary", bytes([200]) + n["binary"])
 
+# --- exepatch ---------------------------------------------------------------------------
+def varint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append(v & 0x7F | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+def exepatch(new_len, ranges, controls, diff, extra):
+    load = varint(0) + varint(0x10000) + varint(new_len) + varint(new_len + 4096)
+    out = b"DGEXEP01" + varint(new_len) + varint(1) + load + varint(1) + load
+    out += varint(len(ranges)) + b"".join(b"".join(varint(v) for v in r) for r in ranges)
+    out += varint(len(controls))
+    for add, copy, seek in controls:
+        out += varint(add) + varint(copy) + varint(((seek << 1) ^ (seek >> 63)) & (2**64 - 1))
+    return out + diff + extra
+
+kinds = [(k, (k - 1) * 1100, 1100, 0x10000 + (k - 1) * 1100) for k in range(1, 9)]
+put("exepatch", "same", bytes([0]) + exepatch(8800, kinds, [(8800, 0, 0)], bytes(8800), b""))
+put("exepatch", "edits", bytes([2]) + exepatch(8900, kinds, [(4000, 100, 200), (4800, 0, -300)],
+                                              bytes(range(256)) * 34 + bytes(96), b"x" * 100))
+put("exepatch", "pair-code", bytes([1]) + struct.pack("<H", 3000) + bytes(code[:3000]) + bytes(code[40:3100]))
+put("exepatch", "pair-text", bytes([3]) + struct.pack("<H", len(old)) + old + n["edit"])
+
 # zlib_check: selector % 6 picks level 4..9; selector / 6 % 3 picks the mode (0: the data is a
 # payload; 1: zlib's output for the data; 2: the same with a flipped bit).
 for name in ("edit", "binary", "zeros"):
@@ -169,6 +196,6 @@ if command -v cpio >/dev/null; then
     done
   done
 fi
-for t in decoders bspatch bsdiff_roundtrip gnu_gzip bcj zlib_check; do
+for t in decoders bspatch bsdiff_roundtrip gnu_gzip bcj zlib_check exepatch; do
   echo "codec/fuzz/corpus/$t: $(ls "$here/corpus/$t" | wc -l) files, $(du -sh "$here/corpus/$t" | cut -f1)"
 done

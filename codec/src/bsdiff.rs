@@ -19,7 +19,7 @@ pub mod diff;
 pub mod patch;
 
 #[cfg(feature = "bsdiff-encoder")]
-pub use diff::{diff, diff_to_writer, DiffOptions};
+pub use diff::{diff, diff_to_writer, triples, write_patch, DiffOptions, Triple};
 pub use patch::{apply, BspatchReader};
 
 /// The 8-byte magic at the start of every patch.

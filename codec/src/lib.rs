@@ -12,13 +12,16 @@
 //! - [`zstd`]: single-threaded zstd frames whose bytes are fixed by recorded parameters, and
 //!   decoding with a raw-prefix basis;
 //! - [`bsdiff`]: BSDIFF40 patches (bzip2 blocks): a bounded streaming decoder and a
-//!   suffix-array encoder.
+//!   suffix-array encoder;
+//! - [`exepatch`]: bsdiff-style patches of rebuilt executables, with references re-targeted
+//!   before the diff bytes are added (`exe` finds them).
 //!
 //! Byte-exactness is the point: a device re-creates compressed bytes from their content, so
 //! everything that influences the output is an explicit parameter here.
 
 pub mod bcj;
 pub mod bsdiff;
+pub mod exepatch;
 pub mod gnu_gzip;
 pub mod test_inputs;
 pub mod zlib;

@@ -74,8 +74,8 @@ impl Archive {
     }
 
     /// Whether any recipe, here or nested, uses a diffgen extension (`zstd_compression`,
-    /// `gnu_gzip_compression`, `bcj_x86_decode`), so that only diffgen's applier can apply the
-    /// delta.
+    /// `gnu_gzip_compression`, `bcj_x86_decode`, `exe_bspatch`), so that only diffgen's
+    /// applier can apply the delta.
     pub fn needs_diffgen_applier(&self) -> bool {
         self.walk()
             .iter()

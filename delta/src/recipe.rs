@@ -1,4 +1,5 @@
-//! The recipe types (ADU's eight, diffgen's `gnu_gzip_compression` and `bcj_x86_decode`),
+//! The recipe types (ADU's eight, diffgen's `gnu_gzip_compression`, `bcj_x86_decode` and
+//! `exe_bspatch`),
 //! their number and item ingredients, and the rules every recipe must satisfy before it can be written or applied.
 //!
 //! On disk a recipe is (type id, numbers, items). Here it is a typed [`Recipe`], so a recipe that
@@ -31,11 +32,13 @@ pub enum RecipeType {
     GnuGzipCompression = 8,
     /// diffgen's extension: the x86 branch filter undone (see `codec::bcj`).
     BcjX86Decode = 9,
+    /// diffgen's extension: an executable patch (`codec::exepatch`) applied to `old`.
+    ExeBspatch = 10,
 }
 
 impl RecipeType {
     /// Number of recipe types.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
 
     /// All types in id order (the writer's name table goes up to the highest id a delta uses,
     /// at least ADU's eight).
@@ -50,6 +53,7 @@ impl RecipeType {
         RecipeType::ZstdDecompression,
         RecipeType::GnuGzipCompression,
         RecipeType::BcjX86Decode,
+        RecipeType::ExeBspatch,
     ];
 
     /// Whether ADU 3.0's stock applier loads and applies this type: ids 0–5 and 7 (an
@@ -94,6 +98,7 @@ impl RecipeType {
             RecipeType::ZstdDecompression => "zstd_decompression",
             RecipeType::GnuGzipCompression => "gnu_gzip_compression",
             RecipeType::BcjX86Decode => "bcj_x86_decode",
+            RecipeType::ExeBspatch => "exe_bspatch",
         }
     }
 }
@@ -147,6 +152,9 @@ pub enum Recipe {
     /// diffgen's extension: `filtered` with the x86 branch filter undone (`codec::bcj`); the
     /// result has the same length. No numbers.
     BcjX86Decode { filtered: Item },
+    /// diffgen's extension: an executable patch (`DGEXEP01`, uncompressed) applied to `old`
+    /// (ingredient order: patch first, as `bspatch_decompression`). No numbers.
+    ExeBspatch { patch: Item, old: Item },
 }
 
 /// Why a raw recipe is not acceptable. The reader adds the byte offset.
@@ -158,7 +166,7 @@ pub enum RecipeError {
         ingredient: u64,
         result: u64,
     },
-    #[error("unknown recipe type id {0} (known ids are 0..=9)")]
+    #[error("unknown recipe type id {0} (known ids are 0..=10)")]
     UnknownType(u32),
     #[error("{recipe} needs {expected} number ingredient(s), found {found}")]
     NumberCount {
@@ -208,6 +216,7 @@ impl Recipe {
             Recipe::ZstdDecompression { .. } => RecipeType::ZstdDecompression,
             Recipe::GnuGzipCompression { .. } => RecipeType::GnuGzipCompression,
             Recipe::BcjX86Decode { .. } => RecipeType::BcjX86Decode,
+            Recipe::ExeBspatch { .. } => RecipeType::ExeBspatch,
         }
     }
 
@@ -218,7 +227,8 @@ impl Recipe {
             | Recipe::Chain(_)
             | Recipe::BspatchDecompression { .. }
             | Recipe::ZstdDecompression { .. }
-            | Recipe::BcjX86Decode { .. } => Vec::new(),
+            | Recipe::BcjX86Decode { .. }
+            | Recipe::ExeBspatch { .. } => Vec::new(),
             Recipe::Slice { offset, .. } => vec![*offset],
             Recipe::ZlibCompression {
                 container, level, ..
@@ -246,7 +256,9 @@ impl Recipe {
             Recipe::AllZeros => Vec::new(),
             Recipe::Chain(parts) => parts.clone(),
             Recipe::Slice { whole, .. } => vec![*whole],
-            Recipe::BspatchDecompression { patch, old } => vec![*patch, *old],
+            Recipe::BspatchDecompression { patch, old } | Recipe::ExeBspatch { patch, old } => {
+                vec![*patch, *old]
+            }
             Recipe::ZlibCompression { uncompressed, .. }
             | Recipe::ZstdCompression { uncompressed, .. }
             | Recipe::GnuGzipCompression { uncompressed, .. } => vec![*uncompressed],
@@ -266,7 +278,7 @@ impl Recipe {
             Recipe::AllZeros => {}
             Recipe::Chain(parts) => parts.iter().for_each(f),
             Recipe::Slice { whole, .. } => f(whole),
-            Recipe::BspatchDecompression { patch, old } => {
+            Recipe::BspatchDecompression { patch, old } | Recipe::ExeBspatch { patch, old } => {
                 f(patch);
                 f(old);
             }
@@ -441,6 +453,13 @@ impl Recipe {
                 need_items(items.len() == 1, "exactly 1 (filtered)")?;
                 Recipe::BcjX86Decode { filtered: items[0] }
             }
+            RecipeType::ExeBspatch => {
+                need_items(items.len() == 2, "exactly 2 (patch, old)")?;
+                Recipe::ExeBspatch {
+                    patch: items[0],
+                    old: items[1],
+                }
+            }
         })
     }
 
@@ -569,6 +588,10 @@ mod tests {
                 uncompressed: item(9),
             },
             Recipe::BcjX86Decode { filtered: item(10) },
+            Recipe::ExeBspatch {
+                patch: item(11),
+                old: item(12),
+            },
         ];
         for r in recipes {
             let back = Recipe::from_raw(r.recipe_type().id(), &r.numbers(), &r.items());
@@ -580,8 +603,8 @@ mod tests {
     fn counts_and_numbers_are_checked() {
         let i = item(1);
         assert_eq!(
-            Recipe::from_raw(10, &[], &[]),
-            Err(RecipeError::UnknownType(10))
+            Recipe::from_raw(11, &[], &[]),
+            Err(RecipeError::UnknownType(11))
         );
         for level in [0, 3, 10, 1 << 32] {
             assert!(matches!(

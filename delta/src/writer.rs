@@ -32,8 +32,8 @@ pub enum Profile {
     /// ids 0–5 and 7 ([`RecipeType::is_adu_stock`]).
     #[default]
     Gzip,
-    /// diffgen's applier: also the extensions `zstd_compression`, `gnu_gzip_compression` and
-    /// `bcj_x86_decode`.
+    /// diffgen's applier: also the extensions `zstd_compression`, `gnu_gzip_compression`,
+    /// `bcj_x86_decode` and `exe_bspatch`.
     Extended,
 }
 

@@ -95,9 +95,12 @@ pub struct Summary {
     pub inner_gzip_gnu_files: usize,
     /// New bytes compressed after the x86 branch filter (`bcj_x86_decode` on the device).
     pub bcj_filtered_bytes: u64,
-    /// Changed files inside filesystems rebuilt with a bsdiff patch, and the patches' size.
+    /// Changed files inside filesystems rebuilt with a patch (bsdiff or executable), and the
+    /// patches' size in the delta.
     pub patched_files: usize,
     pub patch_bytes: u64,
+    /// Of those, the files rebuilt with an executable patch (`exe_bspatch`).
+    pub exe_patched_files: usize,
     /// What the patches saved against zstd with the old version as basis.
     pub patch_saved_bytes: u64,
     /// The parts of the target that cost the most in the delta (see
@@ -288,6 +291,7 @@ fn summarize(
         bcj_filtered_bytes: outcome.stats.bcj_filtered_bytes,
         patched_files: outcome.stats.patched_files,
         patch_bytes: outcome.stats.patch_bytes,
+        exe_patched_files: outcome.stats.exe_patched_files,
         patch_saved_bytes: outcome.stats.patch_saved_bytes,
         most_expensive: outcome.stats.most_expensive.iter().map(item).collect(),
         costs: outcome.stats.costs.iter().map(item).collect(),
@@ -399,8 +403,8 @@ pub fn text(s: &Summary) -> String {
     }
     if s.patched_files > 0 {
         t.push_str(&format!(
-            "  changed files patched with bsdiff (smaller than zstd against the old version): {} ({} bytes of patches, {} bytes saved)\n",
-            s.patched_files, s.patch_bytes, s.patch_saved_bytes
+            "  changed files patched (smaller than zstd against the old version): {} ({} with an executable patch, {} bytes of patches, {} bytes saved)\n",
+            s.patched_files, s.exe_patched_files, s.patch_bytes, s.patch_saved_bytes
         ));
     }
     for p in &s.identical_payloads {
@@ -413,7 +417,7 @@ pub fn text(s: &Summary) -> String {
         t.push_str(&format!("  note: {n}\n"));
     }
     if !s.executables.is_empty() {
-        t.push_str("  changed executables (encoding chosen; bsdiff and zstd sizes):\n");
+        t.push_str("  changed executables (encoding chosen; sizes of each encoding evaluated):\n");
         for e in &s.executables {
             t.push_str(&format!("    {e}\n"));
         }

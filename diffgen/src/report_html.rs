@@ -124,6 +124,7 @@ mod tests {
             bcj_filtered_bytes: 0,
             patched_files: 1,
             patch_bytes: 4000,
+            exe_patched_files: 0,
             patch_saved_bytes: 1000,
             most_expensive: Vec::new(),
             costs,

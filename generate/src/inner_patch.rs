@@ -1,11 +1,15 @@
-//! Changed executables inside a target filesystem, patched with bsdiff where it beats zstd.
+//! Changed executables inside a target filesystem, patched with bsdiff or an executable patch
+//! where one beats zstd.
 //!
 //! A rebuilt program or library differs from its old version in many small places (addresses
 //! and offsets shift by the same amount throughout). bsdiff encodes such changes as byte-wise
 //! differences that are mostly zeros, which compress far better than the literals zstd emits
 //! for them: on a Debian security upgrade, bsdiff's patch of `libapt-pkg.so` is a third of
-//! `zstd -19 --patch-from`'s. For text and other data zstd with the old version as basis
-//! usually wins, so each candidate is encoded both ways and the smaller one is kept.
+//! `zstd -19 --patch-from`'s. Where the profile allows diffgen's extensions, an executable
+//! patch ([`crate::exe_patch`]) also predicts the changed references themselves, and is
+//! usually smaller again (perl on aarch64: a fifth of bsdiff's). For text and other data zstd
+//! with the old version as basis usually wins, so each candidate is encoded every way and the
+//! smallest is kept.
 
 use rayon::prelude::*;
 
@@ -32,16 +36,50 @@ pub struct InnerPatch {
     pub bytes: Vec<u8>,
     /// The old version as stretches of the source content.
     pub old_layout: Layout,
-    /// BSDIFF40 patch from the old version to `bytes`.
-    pub patch: Vec<u8>,
+    /// How `bytes` is made from the old version.
+    pub encoding: Encoding,
     /// What zstd with the old version as basis would have taken, for the log.
     pub zstd_len: usize,
 }
 
+/// What a candidate is compared with: zstd at `zstd_level` (at most level 9, see
+/// `EVALUATION_LEVEL`) with the old version as basis, and executable patches if the profile
+/// allows them.
+#[derive(Debug, Clone, Copy)]
+pub struct Encodings {
+    pub zstd_level: i32,
+    pub executables: bool,
+}
+
+/// A patch from the old version of a file to the new one.
+pub enum Encoding {
+    /// A BSDIFF40 patch (`bspatch_decompression`).
+    Bsdiff(Vec<u8>),
+    /// An executable patch (`exe_bspatch`; zstd profile only).
+    Exe(crate::exe_patch::ExePatch),
+}
+
+impl Encoding {
+    /// Bytes the patch takes in the delta.
+    pub fn stored_len(&self) -> usize {
+        match self {
+            Encoding::Bsdiff(p) => p.len(),
+            Encoding::Exe(e) => e.frame.len(),
+        }
+    }
+}
+
 /// Working memory of evaluating one candidate, about: bsdiff's suffix array (8 bytes per old
-/// byte) and copies of both versions, zstd level 19's tables and window over both.
-pub fn evaluation_memory(old_len: u64, new_len: u64) -> u64 {
-    12 * old_len + 4 * new_len + (16 << 20)
+/// byte) and copies of both versions, zstd level 19's tables and window over both; with
+/// executable patches also the projected old version, the uncompressed patch (as long as the
+/// new version) and level 19's tables over it (about 12 bytes per byte of its window).
+pub fn evaluation_memory(old_len: u64, new_len: u64, executables: bool) -> u64 {
+    let base = 12 * old_len + 4 * new_len + (16 << 20);
+    if !executables {
+        return base;
+    }
+    let window = new_len.next_power_of_two().min(1 << 23);
+    base + old_len + new_len + 12 * window
 }
 
 /// What became of one changed executable, for the log (the next miss shows there).
@@ -53,29 +91,54 @@ pub struct Choice {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Both encodings were made; `bsdiff` is the patch's size, `zstd` the frame's.
-    Evaluated { bsdiff: usize, zstd: usize },
+    /// The encodings were made: sizes of the bsdiff patch, the executable patch (when the
+    /// profile allows it and the file's instruction set is known) and the zstd frame.
+    Evaluated {
+        bsdiff: usize,
+        exe: Option<usize>,
+        zstd: usize,
+    },
     /// Left to zstd without a comparison, and why.
     NotEvaluated(&'static str),
 }
 
-/// Whether a patch of `bsdiff` bytes is kept over a zstd frame of `zstd` bytes.
-fn bsdiff_wins(bsdiff: usize, zstd: usize) -> bool {
-    bsdiff + RECIPE_COST < zstd
+/// Which encoding is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Winner {
+    Bsdiff,
+    Exe,
+    Zstd,
+}
+
+/// The smallest encoding, a patch only when it saves more than its recipes cost (an
+/// executable patch has one more: its zstd frame).
+fn winner(bsdiff: usize, exe: Option<usize>, zstd: usize) -> Winner {
+    let exe = exe.map_or(usize::MAX, |e| e + 2 * RECIPE_COST);
+    let bsdiff = bsdiff.saturating_add(RECIPE_COST);
+    if exe < bsdiff && exe < zstd {
+        Winner::Exe
+    } else if bsdiff < zstd {
+        Winner::Bsdiff
+    } else {
+        Winner::Zstd
+    }
 }
 
 impl std::fmt::Display for Choice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.outcome {
-            Outcome::Evaluated { bsdiff, zstd } => {
-                let chosen = if bsdiff_wins(bsdiff, zstd) {
-                    "bsdiff"
-                } else {
-                    "zstd against the old version"
+            Outcome::Evaluated { bsdiff, exe, zstd } => {
+                let chosen = match winner(bsdiff, exe, zstd) {
+                    Winner::Exe => "executable patch",
+                    Winner::Bsdiff => "bsdiff",
+                    Winner::Zstd => "zstd against the old version",
                 };
+                let exe = exe
+                    .map(|e| format!("executable patch {e} bytes, "))
+                    .unwrap_or_default();
                 write!(
                     f,
-                    "{}: {chosen} (bsdiff patch {bsdiff} bytes, zstd {zstd} bytes)",
+                    "{}: {chosen} ({exe}bsdiff patch {bsdiff} bytes, zstd {zstd} bytes)",
                     self.path
                 )
             }
@@ -96,9 +159,10 @@ struct Candidate<'f> {
     unfit: Option<&'static str>,
 }
 
-/// Finds the changed ELF files of the target filesystem whose bsdiff patch against the old
-/// version ([`crate::reference::FilePair::old`]) is smaller than zstd at `level` with the old
-/// version as basis. Holes (zero padding that `mkfs.ext4 -d` did not store) read as zeros in
+/// Finds the changed ELF files of the target filesystem whose bsdiff patch (or, with
+/// `executables`, executable patch) against the old version
+/// ([`crate::reference::FilePair::old`]) is smaller than zstd with the old version as basis
+/// ([`Encodings`]). Holes (zero padding that `mkfs.ext4 -d` did not store) read as zeros in
 /// both versions. Files whose target data overlaps `skip` (already planned otherwise) are left
 /// out. Candidates are evaluated in parallel, as many at once as `memory_limit` allows
 /// ([`evaluation_memory`]); one that alone needs more is left to zstd. The result does not
@@ -107,14 +171,21 @@ pub fn find(
     target: &[u8],
     source: &[u8],
     finder: &ReferenceFinder,
-    level: i32,
+    encodings: Encodings,
     skip: &[(u64, u64)],
     memory_limit: u64,
     progress: &crate::Progress,
 ) -> (Vec<InnerPatch>, Vec<Choice>) {
     let mut choices = Vec::new();
     let mut candidates = Vec::new();
-    for c in changed_executables(target, source, finder, skip, memory_limit) {
+    for c in changed_executables(
+        target,
+        source,
+        finder,
+        skip,
+        memory_limit,
+        encodings.executables,
+    ) {
         match c.unfit {
             Some(why) => choices.push(Choice {
                 path: c.path.to_string(),
@@ -127,8 +198,10 @@ pub fn find(
     // waits for memory only at the start of a candidate, holding none); results in candidate
     // order, so the outcome does not depend on threads or timing.
     let total = |l: &Layout| l.iter().map(Stretch::size).sum::<u64>();
-    let need =
-        |i: usize| evaluation_memory(total(candidates[i].old_layout), total(candidates[i].layout));
+    let need = |i: usize| {
+        let c = &candidates[i];
+        evaluation_memory(total(c.old_layout), total(c.layout), encodings.executables)
+    };
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(need(i)));
     let gate = MemoryGate::new(memory_limit);
@@ -138,7 +211,7 @@ pub fn find(
         .map(|&i| {
             let _memory = gate.acquire(need(i));
             let c = &candidates[i];
-            let found = evaluate(target, source, c, level);
+            let found = evaluate(target, source, c, encodings);
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress.report(
                 "planning: bsdiff or zstd for changed executables",
@@ -166,6 +239,7 @@ fn changed_executables<'f>(
     finder: &'f ReferenceFinder,
     skip: &[(u64, u64)],
     memory_limit: u64,
+    executables: bool,
 ) -> Vec<Candidate<'f>> {
     let elf = |data: &[u8], layout: &Layout| {
         first_data(layout).is_some_and(|at| data[at as usize..].starts_with(b"\x7fELF"))
@@ -193,7 +267,7 @@ fn changed_executables<'f>(
             Some("smaller than 16 KiB")
         } else if len.max(old_len) > MAX_FILE {
             Some("larger than 64 MiB")
-        } else if evaluation_memory(old_len, len) > memory_limit {
+        } else if evaluation_memory(old_len, len, executables) > memory_limit {
             Some("needs more memory than --memory-limit")
         } else {
             None
@@ -312,8 +386,8 @@ struct Evaluation {
     patch: Option<InnerPatch>,
 }
 
-/// Encodes one candidate both ways.
-fn evaluate(target: &[u8], source: &[u8], c: &Candidate, level: i32) -> Evaluation {
+/// Encodes one candidate every way.
+fn evaluate(target: &[u8], source: &[u8], c: &Candidate, encodings: Encodings) -> Evaluation {
     let bytes = gather_file(target, c.layout);
     let old = gather_file(source, c.old_layout);
     let not_evaluated = |why| Evaluation {
@@ -323,28 +397,48 @@ fn evaluate(target: &[u8], source: &[u8], c: &Candidate, level: i32) -> Evaluati
         },
         patch: None,
     };
-    let Ok(patch) = codec::bsdiff::diff(&old, &bytes) else {
+    let options = codec::bsdiff::DiffOptions::default();
+    let Ok(triples) = codec::bsdiff::triples(&old, &bytes, &options) else {
         return not_evaluated("bsdiff failed");
     };
-    let zstd_len = codec::zstd::compress_with_prefix(&bytes, &old, level.min(EVALUATION_LEVEL), 27)
-        .map(|f| f.len())
-        .unwrap_or(usize::MAX);
+    let mut patch = Vec::new();
+    if codec::bsdiff::write_patch(&old, &bytes, &triples, &options, &mut patch).is_err() {
+        return not_evaluated("bsdiff failed");
+    }
+    let exe = encodings
+        .executables
+        .then(|| crate::exe_patch::encode(&old, &bytes, &triples))
+        .flatten();
+    let zstd_len = codec::zstd::compress_with_prefix(
+        &bytes,
+        &old,
+        encodings.zstd_level.min(EVALUATION_LEVEL),
+        27,
+    )
+    .map(|f| f.len())
+    .unwrap_or(usize::MAX);
+    let exe_len = exe.as_ref().map(|e| e.frame.len());
     let choice = Choice {
         path: c.path.to_string(),
         outcome: Outcome::Evaluated {
             bsdiff: patch.len(),
+            exe: exe_len,
             zstd: zstd_len,
         },
     };
-    let wins = bsdiff_wins(patch.len(), zstd_len);
+    let encoding = match (winner(patch.len(), exe_len, zstd_len), exe) {
+        (Winner::Exe, Some(exe)) => Some(Encoding::Exe(exe)),
+        (Winner::Bsdiff, _) => Some(Encoding::Bsdiff(patch)),
+        _ => None,
+    };
     Evaluation {
         choice,
-        patch: wins.then(|| InnerPatch {
+        patch: encoding.map(|encoding| InnerPatch {
             path: c.path.to_string(),
             layout: c.layout.clone(),
             bytes,
             old_layout: c.old_layout.clone(),
-            patch,
+            encoding,
             zstd_len,
         }),
     }

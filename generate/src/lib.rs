@@ -25,6 +25,7 @@
 pub mod blocks;
 pub mod content;
 pub mod encode;
+pub mod exe_patch;
 pub mod inner_gz;
 pub mod inner_patch;
 pub mod inputs;
@@ -141,16 +142,20 @@ pub struct Stats {
     pub inner_gz_gnu_files: usize,
     /// Bytes of the plain new-bytes stream compressed after the x86 branch filter (0: not).
     pub bcj_filtered_bytes: u64,
-    /// Changed files inside target filesystems rebuilt with a bsdiff patch, their size, the
-    /// patches' size, and what the patches saved against zstd with the old version as basis.
+    /// Changed files inside target filesystems rebuilt with a patch (bsdiff or executable),
+    /// their size, the patches' size in the delta, and what the patches saved against zstd
+    /// with the old version as basis.
     pub patched_files: usize,
     pub patched_bytes: u64,
     pub patch_bytes: u64,
     pub patch_saved_bytes: u64,
+    /// Of the patched files, those rebuilt with an executable patch (`exe_bspatch`).
+    pub exe_patched_files: usize,
     /// Things the log should say (contents not opened as filesystems, and why).
     pub notes: Vec<String>,
     /// Every changed executable inside target filesystems: `member: path: encoding chosen
-    /// (bsdiff and zstd sizes, or why bsdiff was not evaluated)`, for the log.
+    /// (sizes of the executable patch, bsdiff and zstd, or why no patch was evaluated)`, for
+    /// the log.
     pub executables: Vec<String>,
     /// What every part of the target cost in the delta, most expensive first (at most
     /// [`COST_ITEMS`]; the rest are summed in `costs_left_out`).

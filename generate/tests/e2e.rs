@@ -937,3 +937,99 @@ fn sparse_executables_are_patched_with_bsdiff() {
         assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
     }
 }
+
+/// A C program of `functions` functions, each calling its neighbour and one far away, and a
+/// table of pointers to them; in `grown` of them, at even intervals, a statement is added (a
+/// rebuilt release: code moves by a different amount after each, so most calls change, each
+/// by its own amount, while the new code is a few bytes). Compiled with the system's C
+/// compiler as a stripped position-independent executable (as distributions ship them).
+fn compiled_program(dir: &Path, name: &str, functions: usize, grown: usize) -> Vec<u8> {
+    use std::fmt::Write;
+    let mut c = String::from("#include <stdio.h>\nvolatile int sink;\n");
+    for i in 0..functions {
+        writeln!(c, "int f{i}(int x);").unwrap();
+    }
+    for i in 0..functions {
+        let near = if i == 0 {
+            "sink".to_string()
+        } else {
+            format!("f{}(x + 1)", i - 1)
+        };
+        let far = (i * 7919 + functions / 2) % functions;
+        let added = if grown > 0 && i % (functions / grown) == 0 {
+            format!("sink ^= {};", i * 3 + 1)
+        } else {
+            String::new()
+        };
+        writeln!(
+            c,
+            "__attribute__((noinline)) int f{i}(int x) {{ if (x > {i}) return {near}; {added} \
+             sink += {i}; if (x < 0) return f{far}(x + 2); return x * {} + {near}; }}",
+            i * 7 + 1
+        )
+        .unwrap();
+    }
+    c.push_str("int (*const table[])(int) = {");
+    for i in 0..functions {
+        write!(c, "f{i},").unwrap();
+    }
+    c.push_str("};\nint main(int argc, char **argv) {");
+    writeln!(
+        c,
+        " printf(\"%d\\n\", sink); return table[argc % {functions}](argc); }}"
+    )
+    .unwrap();
+    let source = dir.join(format!("{name}.c"));
+    let binary = dir.join(name);
+    fs::write(&source, c).unwrap();
+    let status = std::process::Command::new("cc")
+        .args(["-O1", "-fPIE", "-pie", "-s", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .status()
+        .expect("a C compiler (cc) is needed: Rust links with it; install build-essential");
+    assert!(status.success(), "cc failed on {}", source.display());
+    fs::read(&binary).unwrap()
+}
+
+#[test]
+fn rebuilt_programs_get_executable_patches_in_the_zstd_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = compiled_program(dir.path(), "v1", 3000, 0);
+    let new = compiled_program(dir.path(), "v2", 3000, 100);
+    assert!(old.len() > 16 << 10 && new.len() > 16 << 10);
+    let release = |bytes: &Vec<u8>| vec![("usr/bin/program", bytes.clone())];
+    let (s, t) = filesystem_release_pair(dir.path(), [release(&old), release(&new)]);
+    let (d, o) = delta(dir.path(), &s, &t, Profile::Extended);
+    assert_eq!(o.stats.exe_patched_files, 1, "{:?}", o.stats.executables);
+    let line = o
+        .stats
+        .executables
+        .iter()
+        .find(|e| e.contains("/usr/bin/program: "))
+        .unwrap();
+    assert!(
+        line.contains("/usr/bin/program: executable patch ("),
+        "{line}"
+    );
+    // The executable patch beats bsdiff clearly: every call across the insertion changed.
+    let sizes: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let (exe, bsdiff) = (sizes[sizes.len() - 3], sizes[sizes.len() - 2]);
+    assert!(exe * 2 < bsdiff, "{line}");
+    let (archive, _) = delta::read_path(&d, &delta::ReadLimits::default()).unwrap();
+    assert!(delta::inspect::inspect(&archive).needs_diffgen_applier);
+    assert!(archive
+        .recipe_sets
+        .iter()
+        .flat_map(|set| &set.recipes)
+        .any(|r| matches!(r, Recipe::ExeBspatch { .. })));
+    assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+    // The gzip profile never uses the extension; bsdiff patches the program there.
+    let (d, o) = delta(dir.path(), &s, &t, Profile::Gzip);
+    assert_eq!(o.stats.exe_patched_files, 0);
+    assert_eq!(o.stats.patched_files, 1, "{:?}", o.stats.executables);
+    assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
+}

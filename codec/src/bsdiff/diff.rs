@@ -60,38 +60,54 @@ pub fn diff_to_writer(
     options: &DiffOptions,
     out: &mut dyn Write,
 ) -> Result<(), BsdiffError> {
-    for (what, data) in [("old file", old), ("new file", new)] {
-        if data.len() > MAX_INPUT {
-            return Err(BsdiffError::InputTooLarge {
-                what,
-                len: data.len() as u64,
-                limit: MAX_INPUT as u64,
-            });
-        }
-    }
+    let triples = triples(old, new, options)?;
+    write_patch(old, new, &triples, options, out)
+}
+
+/// Writes the BSDIFF40 patch of an alignment `triples` ([`triples`] of the same files).
+pub fn write_patch(
+    old: &[u8],
+    new: &[u8],
+    triples: &[Triple],
+    options: &DiffOptions,
+    out: &mut dyn Write,
+) -> Result<(), BsdiffError> {
     let level = Compression::new(options.bzip2_level.clamp(1, 9));
     let mut control = BzEncoder::new(Vec::new(), level);
     let mut diff = BzEncoder::new(Vec::new(), level);
     let mut extra = BzEncoder::new(Vec::new(), level);
-
-    let index = SuffixIndex::new(old);
-    let mut emit = |t: &Emit| -> std::io::Result<()> {
-        control.write_all(&encode_offtin(t.add_len as i64))?;
-        control.write_all(&encode_offtin(t.copy_len as i64))?;
-        control.write_all(&encode_offtin(t.seek))?;
-        let mut buf = [0u8; 4096];
-        for (n_chunk, o_chunk) in new[t.add_new..t.add_new + t.add_len]
-            .chunks(buf.len())
-            .zip(old[t.add_old..t.add_old + t.add_len].chunks(buf.len()))
-        {
+    let (mut old_pos, mut new_pos) = (0usize, 0usize);
+    let mut buf = [0u8; 4096];
+    for t in triples {
+        let (Some(new_add), Some(old_add), Some(new_copy)) = (
+            new.get(new_pos..new_pos + t.add),
+            old.get(old_pos..old_pos + t.add),
+            new.get(new_pos + t.add..new_pos + t.add + t.copy),
+        ) else {
+            return Err(BsdiffError::BadControl {
+                index: 0,
+                new_pos: new_pos as u64,
+                reason: "triple outside the files it aligns".into(),
+            });
+        };
+        let write = |e| BsdiffError::Write(e);
+        control
+            .write_all(&encode_offtin(t.add as i64))
+            .map_err(write)?;
+        control
+            .write_all(&encode_offtin(t.copy as i64))
+            .map_err(write)?;
+        control.write_all(&encode_offtin(t.seek)).map_err(write)?;
+        for (n_chunk, o_chunk) in new_add.chunks(buf.len()).zip(old_add.chunks(buf.len())) {
             for ((d, &n), &o) in buf.iter_mut().zip(n_chunk).zip(o_chunk) {
                 *d = n.wrapping_sub(o);
             }
-            diff.write_all(&buf[..n_chunk.len()])?;
+            diff.write_all(&buf[..n_chunk.len()]).map_err(write)?;
         }
-        extra.write_all(&new[t.copy_new..t.copy_new + t.copy_len])
-    };
-    scan(old, new, &index, options, &mut emit).map_err(BsdiffError::Write)?;
+        extra.write_all(new_copy).map_err(write)?;
+        new_pos += t.add + t.copy;
+        old_pos = (old_pos as i64 + t.add as i64 + t.seek) as usize;
+    }
 
     let control = control.finish().map_err(BsdiffError::Write)?;
     let diff = diff.finish().map_err(BsdiffError::Write)?;
@@ -107,17 +123,39 @@ pub fn diff_to_writer(
     Ok(())
 }
 
-/// One control triple with the byte ranges it covers.
-struct Emit {
-    /// Start of the approximate match in new and old, and its length (the diff bytes).
-    add_new: usize,
-    add_old: usize,
-    add_len: usize,
-    /// Start of the literal bytes in new and their length (the extra bytes).
-    copy_new: usize,
-    copy_len: usize,
-    /// Old-position move to the start of the next approximate match.
-    seek: i64,
+/// One control triple of a patch (see the module docs of [`super`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Triple {
+    pub add: usize,
+    pub copy: usize,
+    pub seek: i64,
+}
+
+/// The control triples of the patch [`diff`] would make, for formats that encode the same
+/// alignment differently (`exepatch`).
+pub fn triples(old: &[u8], new: &[u8], options: &DiffOptions) -> Result<Vec<Triple>, BsdiffError> {
+    check_sizes(old, new)?;
+    let index = SuffixIndex::new(old);
+    let mut out = Vec::new();
+    let mut emit = |t: &Triple| -> std::io::Result<()> {
+        out.push(*t);
+        Ok(())
+    };
+    scan(old, new, &index, options, &mut emit).map_err(BsdiffError::Write)?;
+    Ok(out)
+}
+
+fn check_sizes(old: &[u8], new: &[u8]) -> Result<(), BsdiffError> {
+    for (what, data) in [("old file", old), ("new file", new)] {
+        if data.len() > MAX_INPUT {
+            return Err(BsdiffError::InputTooLarge {
+                what,
+                len: data.len() as u64,
+                limit: MAX_INPUT as u64,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Suffix array of the old file with a longest-match search.
@@ -208,7 +246,7 @@ fn scan(
     new: &[u8],
     index: &SuffixIndex,
     options: &DiffOptions,
-    emit: &mut dyn FnMut(&Emit) -> std::io::Result<()>,
+    emit: &mut dyn FnMut(&Triple) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let skip_threshold = options.skip_threshold.max(2 * MIN_GAIN);
     let (mut scan, mut len, mut pos) = (0usize, 0usize, 0usize);
@@ -304,12 +342,9 @@ fn scan(
 
         let copy_new = last_scan + forward;
         let next_old = pos - backward;
-        emit(&Emit {
-            add_new: last_scan,
-            add_old: last_pos,
-            add_len: forward,
-            copy_new,
-            copy_len: (scan - backward) - copy_new,
+        emit(&Triple {
+            add: forward,
+            copy: (scan - backward) - copy_new,
             seek: next_old as i64 - (last_pos + forward) as i64,
         })?;
         last_scan = scan - backward;

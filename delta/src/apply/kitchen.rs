@@ -167,7 +167,8 @@ pub fn spilled_items(plan: &Plan) -> Vec<Item> {
     for (_, step) in plan.needed() {
         match step {
             Step::Recipe(Recipe::Slice { whole, .. }) => needs_random.push(*whole),
-            Step::Recipe(Recipe::BspatchDecompression { patch, old }) => {
+            Step::Recipe(Recipe::BspatchDecompression { patch, old })
+            | Step::Recipe(Recipe::ExeBspatch { patch, old }) => {
                 needs_random.push(*patch);
                 needs_random.push(*old);
             }
@@ -223,7 +224,11 @@ impl<'a> Kitchen<'a> {
     }
 
     fn count(&self, recipe: &Recipe) {
-        let id = recipe.recipe_type().id() as usize;
+        self.count_type(recipe.recipe_type());
+    }
+
+    fn count_type(&self, t: RecipeType) {
+        let id = t.id() as usize;
         if let Some(c) = self.stats.borrow_mut().recipes_run.get_mut(id) {
             *c += 1;
         }
@@ -414,6 +419,7 @@ impl<'a> Kitchen<'a> {
                     _memory: memory,
                 }))
             }
+            Recipe::ExeBspatch { patch, old } => label(self.exe_bspatch(item, patch, old)?),
             Recipe::ZlibDecompression {
                 container,
                 compressed,
@@ -519,6 +525,36 @@ impl<'a> Kitchen<'a> {
             }
         };
         Ok(reader)
+    }
+
+    /// An executable patch applied to `old`: its control triples are held in memory, so their
+    /// count is reserved from the budget before they are read.
+    fn exe_bspatch<'k>(
+        &'k self,
+        item: &Item,
+        patch: &Item,
+        old: &Item,
+    ) -> Result<Box<dyn Read + 'k>, ApplyError> {
+        use codec::exepatch::{ExePatchReader, Header};
+        let produce = |e: codec::exepatch::ExePatchError| ApplyError::Produce {
+            item: *item,
+            recipe: Some(RecipeType::ExeBspatch),
+            source: e.into(),
+        };
+        let patch_at = self.random(patch)?;
+        let old_at = self.random(old)?;
+        let controls = Header::control_count(&patch_at).map_err(produce)?;
+        let memory = self.budget.reserve(
+            ExePatchReader::<SharedAt, SharedAt>::memory(controls),
+            &format!("exe_bspatch making {item} ({controls} control triples)"),
+        )?;
+        self.count_type(RecipeType::ExeBspatch);
+        let reader =
+            ExePatchReader::new(patch_at, old_at, item.length(), controls).map_err(produce)?;
+        Ok(Box::new(WithReservation {
+            inner: ExactLen::new(reader, item.length()),
+            _memory: memory,
+        }))
     }
 
     fn zstd_decompression<'k>(

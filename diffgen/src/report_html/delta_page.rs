@@ -20,7 +20,7 @@ const TOKEN_BASIS: u64 = generate::encode::TOKEN_BASIS as u64;
 /// Group names of the treemap.
 const FRAMES_OLD: &str = "zstd frames against old bytes";
 const NEW_DATA: &str = "new data";
-const PATCHES: &str = "bsdiff patches";
+const PATCHES: &str = "patches of old versions";
 const OTHER: &str = "other blobs";
 
 /// The recipes that take each item as an ingredient: (their result, the recipe).
@@ -34,10 +34,12 @@ enum Use {
         basis: Option<Item>,
         x86: bool,
     },
-    /// A bsdiff patch making `makes` from `old`.
+    /// A patch making `makes` from `old`: BSDIFF40, or (`exe`) the zstd frame of an
+    /// executable patch.
     Patch {
         makes: Item,
         old: Item,
+        exe: bool,
     },
     Other(Option<RecipeType>),
 }
@@ -167,13 +169,25 @@ fn piece_leaves(piece: Item, at: &str, place: &str, users: &Users, leaves: &mut 
                 leaves,
             );
         }
-        Use::Patch { makes, old } => leaves.push(Leaf {
+        Use::Patch { makes, old, exe } => leaves.push(Leaf {
             group: vec![PATCHES.into()],
             place: place.into(),
-            name: format!("bsdiff patch {at}"),
+            name: format!(
+                "{} {at}",
+                if exe {
+                    "executable patch"
+                } else {
+                    "bsdiff patch"
+                }
+            ),
             encoding: Encoding::Bsdiff,
             how: format!(
-                "bspatch_decompression of an old item of {}",
+                "{} of an old item of {}",
+                if exe {
+                    "zstd frame, then exe_bspatch"
+                } else {
+                    "bspatch_decompression"
+                },
                 human(old.length())
             ),
             changed: Some(makes.length()),
@@ -200,6 +214,15 @@ fn use_of(piece: Item, users: &Users) -> Use {
     let Some((result, recipe)) = users.get(&piece).and_then(|u| u.first()) else {
         return Use::Other(None);
     };
+    if let (Recipe::ZstdDecompression { basis: None, .. }, Some((makes, old))) =
+        (&**recipe, exe_patch(*result, users))
+    {
+        return Use::Patch {
+            makes,
+            old,
+            exe: true,
+        };
+    }
     match **recipe {
         Recipe::ZstdDecompression { basis, .. } => {
             let filtered = users
@@ -216,9 +239,18 @@ fn use_of(piece: Item, users: &Users) -> Use {
         Recipe::BspatchDecompression { old, .. } => Use::Patch {
             makes: *result,
             old,
+            exe: false,
         },
         ref other => Use::Other(Some(other.recipe_type())),
     }
+}
+
+/// If `patch` is the patch of an `exe_bspatch`, the item it makes and the old item.
+fn exe_patch(patch: Item, users: &Users) -> Option<(Item, Item)> {
+    users.get(&patch)?.iter().find_map(|(r, u)| match **u {
+        Recipe::ExeBspatch { old, .. } => Some((*r, old)),
+        _ => None,
+    })
 }
 
 /// A stream of `compressed` delta bytes that decodes to `out`: its bytes that become gzip
@@ -354,7 +386,7 @@ fn insights(archive: &Archive, leaves: &[Leaf], total: u64) -> Vec<String> {
         .map(|(group, (delta, made, n))| {
             let of = percent(delta, total);
             let text = match group {
-                PATCHES => format!("{of} of this delta is {}, which rebuild items of {} in all from their old versions.", count(n, "bsdiff patch", "bsdiff patches"), human(made)),
+                PATCHES => format!("{of} of this delta is {}, which rebuild items of {} in all from their old versions.", count(n, "patch", "patches"), human(made)),
                 FRAMES_OLD => format!("{of} of this delta is zstd frames compressed against old bytes of the source; they make {} of the target's bytes.", human(made)),
                 NEW_DATA => format!("{of} of this delta is new data compressed on its own (frames without an old-bytes basis, the remainder); it makes {}.", human(made)),
                 "structure" => format!("{of} of this delta is its own structure: {} recipes with their item hashes.", grouped(archive.recipes().count() as u64)),

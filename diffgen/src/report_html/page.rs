@@ -3,7 +3,9 @@
 //! and the parts of the delta, each with a place in the treemap's tree, an encoding and its
 //! bytes.
 
-use generate::plan::{HOW_BSDIFF, HOW_GZIP, HOW_GZIP_NEW, HOW_NEW, HOW_NEW_X86, HOW_ZSTD_BASIS};
+use generate::plan::{
+    HOW_BSDIFF, HOW_EXE, HOW_GZIP, HOW_GZIP_NEW, HOW_NEW, HOW_NEW_X86, HOW_ZSTD_BASIS,
+};
 
 /// How a part of the delta was encoded: the treemap's colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,7 +37,7 @@ impl Encoding {
     pub fn from_how(how: &str) -> Encoding {
         match how {
             HOW_ZSTD_BASIS => Encoding::ZstdOld,
-            HOW_BSDIFF => Encoding::Bsdiff,
+            HOW_BSDIFF | HOW_EXE => Encoding::Bsdiff,
             HOW_GZIP | HOW_GZIP_NEW => Encoding::Gzip,
             HOW_NEW => Encoding::New,
             HOW_NEW_X86 => Encoding::X86,
@@ -48,7 +50,7 @@ impl Encoding {
         match self {
             Encoding::Structure => "reused: recipes & headers",
             Encoding::ZstdOld => "zstd against old version",
-            Encoding::Bsdiff => "bsdiff patch",
+            Encoding::Bsdiff => "patch (bsdiff, executable)",
             Encoding::Gzip => "gzip re-created from text",
             Encoding::New => "new data",
             Encoding::X86 => "new data, x86 filter",
@@ -228,6 +230,7 @@ mod tests {
             HOW_GZIP,
             HOW_GZIP_NEW,
             HOW_BSDIFF,
+            HOW_EXE,
             HOW_NEW_X86,
         ] {
             assert_ne!(Encoding::from_how(how), Encoding::Other, "{how}");

@@ -6,7 +6,7 @@
 use delta::{Item, Recipe};
 
 use super::{
-    Basis, Cost, Part, Planner, Segment, HOW_BSDIFF, HOW_GZIP, HOW_GZIP_NEW, SEGMENT_LIMIT,
+    Basis, Cost, Part, Planner, Segment, HOW_BSDIFF, HOW_EXE, HOW_GZIP, HOW_GZIP_NEW, SEGMENT_LIMIT,
 };
 use crate::items::item_of;
 use crate::reference::{self, Layout, Stretch};
@@ -121,8 +121,8 @@ impl Planner<'_> {
         Ok((claimed, pending))
     }
 
-    /// Plans the changed executables that bsdiff patches better than zstd ([`inner_patch`]);
-    /// returns the ranges of the target content they now make.
+    /// Plans the changed executables that a bsdiff or executable patch makes smaller than
+    /// zstd ([`inner_patch`]); returns the ranges of the target content they now make.
     pub(crate) fn plan_inner_patches(
         &mut self,
         source: usize,
@@ -130,32 +130,53 @@ impl Planner<'_> {
     ) -> Result<Vec<(u64, u64, Item)>, Error> {
         let mut claimed = Vec::new();
         for f in files {
-            let old_item = self.old_file(source, &f.old_layout)?;
+            let old = self.old_file(source, &f.old_layout)?;
             let file_item = item_of(&f.bytes);
-            let patch_item = item_of(&f.patch);
-            self.builder.add_recipe(
-                file_item,
-                Recipe::BspatchDecompression {
-                    patch: patch_item,
-                    old: old_item,
-                },
-            )?;
+            let stored = f.encoding.stored_len();
+            let (recipe, how, asset) = match f.encoding {
+                inner_patch::Encoding::Bsdiff(patch) => {
+                    let patch_item = item_of(&patch);
+                    let recipe = Recipe::BspatchDecompression {
+                        patch: patch_item,
+                        old,
+                    };
+                    (recipe, HOW_BSDIFF, patch)
+                }
+                inner_patch::Encoding::Exe(exe) => {
+                    let patch_item = item_of(&exe.patch);
+                    let frame_item = item_of(&exe.frame);
+                    self.builder.add_recipe(
+                        patch_item,
+                        Recipe::ZstdDecompression {
+                            compressed: frame_item,
+                            basis: None,
+                        },
+                    )?;
+                    self.stats.exe_patched_files += 1;
+                    let recipe = Recipe::ExeBspatch {
+                        patch: patch_item,
+                        old,
+                    };
+                    (recipe, HOW_EXE, exe.frame)
+                }
+            };
+            self.builder.add_recipe(file_item, recipe)?;
             self.claim_file(&f.layout, &f.bytes, file_item, &mut claimed)?;
             self.stats.patched_files += 1;
             self.stats.patched_bytes += f.bytes.len() as u64;
-            self.stats.patch_bytes += f.patch.len() as u64;
-            self.stats.patch_saved_bytes += (f.zstd_len - f.patch.len()) as u64;
+            self.stats.patch_bytes += stored as u64;
+            self.stats.patch_saved_bytes += f.zstd_len.saturating_sub(stored) as u64;
             self.stats.new_bytes += f.bytes.len() as u64;
             self.costs.push(Cost {
                 member: self.member.clone(),
                 path: Some(f.path.clone()),
                 kind: PartKind::File,
-                how: HOW_BSDIFF,
+                how,
                 stream: None,
                 bytes: f.bytes.len() as u64,
-                fixed: f.patch.len() as u64,
+                fixed: stored as u64,
             });
-            self.patches.push(f.patch);
+            self.patches.push(asset);
         }
         Ok(claimed)
     }

@@ -177,11 +177,16 @@ fn plan_files(
     let files = inner_gz::find(map, old, finder, gnu_gzip);
     let (mut claimed, pending) = planner.plan_inner_gz(source, files)?;
     let ranges: Vec<(u64, u64)> = claimed.iter().map(|c| (c.0, c.1)).collect();
+    // Executable patches (`exe_bspatch`) need diffgen's applier.
+    let executables = options.profile != Profile::Gzip;
     let (patches, choices) = inner_patch::find(
         map,
         old,
         finder,
-        options.new_data_level,
+        inner_patch::Encodings {
+            zstd_level: options.new_data_level,
+            executables,
+        },
         &ranges,
         options.memory_limit,
         &options.progress,

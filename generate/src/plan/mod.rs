@@ -50,6 +50,7 @@ pub const HOW_ZSTD_BASIS: &str = "zstd against the old version";
 pub const HOW_GZIP: &str = "gzip re-created from its text, diffed against the old text";
 pub const HOW_GZIP_NEW: &str = "new gzip file re-created from its text, compressed";
 pub const HOW_BSDIFF: &str = "bsdiff patch of the old version";
+pub const HOW_EXE: &str = "executable patch of the old version";
 /// [`HOW_NEW`] when the plain stream was compressed after the x86 filter (set by the report).
 pub const HOW_NEW_X86: &str = "new bytes, x86 filter, compressed";
 
@@ -106,7 +107,7 @@ pub(crate) struct Planner<'a> {
     new_len: u64,
     /// Streams 1.. (stream 0 is `new_file`).
     pub segments: Vec<Segment>,
-    /// bsdiff patches for the inline assets.
+    /// Patches (bsdiff patches, zstd frames of executable patches) for the inline assets.
     pub patches: Vec<Vec<u8>>,
     /// The target member being planned, and what its parts cost.
     member: String,
