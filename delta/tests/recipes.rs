@@ -579,6 +579,82 @@ fn bcj_x86_decode_undoes_the_branch_filter() {
     ));
 }
 
+/// A rebuilt program is made from its old version by an executable patch, whose prediction
+/// re-targets the moved calls (`exe_bspatch`, a diffgen extension); the patch's control
+/// triples are reserved from the memory budget before they are read.
+#[test]
+fn exe_bspatch_rebuilds_a_program_whose_calls_moved() {
+    use codec::exepatch::{CodeRange, Isa, Layout, Load};
+    // aarch64 code: BLs to a function past a gap that grows by 64 bytes.
+    let program = |gap: usize| -> Vec<u8> {
+        let mut code = Vec::new();
+        for i in 0..8_000usize {
+            let words = (8 * 8_000 + gap - 8 * i) / 4;
+            code.extend_from_slice(&(0x9400_0000 | words as u32).to_le_bytes());
+            code.extend_from_slice(&(0xAA00_0000 | (i as u32 * 0x9E37) & 0xFF_FFFF).to_le_bytes());
+        }
+        code.extend(std::iter::repeat_n(0x1F, gap));
+        code.extend_from_slice(&0xD65F_03C0u32.to_le_bytes());
+        code
+    };
+    let (old, new) = (program(64), program(128));
+    let load = |len: usize| Load {
+        offset: 0,
+        vaddr: 0x1_0000,
+        file_size: len as u64,
+        mem_size: len as u64,
+    };
+    let layout = Layout {
+        old_loads: vec![load(old.len())],
+        new_loads: vec![load(new.len())],
+        code: vec![CodeRange {
+            isa: Isa::Aarch64,
+            offset: 0,
+            len: old.len() as u64,
+            vaddr: 0x1_0000,
+        }],
+    };
+    let patch = codec::exepatch::diff(&old, &new, &layout).unwrap();
+    let recipe = Recipe::ExeBspatch {
+        patch: item(&patch),
+        old: item(&old),
+    };
+    let mut gzip = DeltaBuilder::new(item(&new), item(&old), Profile::Gzip);
+    assert!(matches!(
+        gzip.add_recipe(item(&new), recipe.clone()),
+        Err(WriteError::ProfileForbids { .. })
+    ));
+    let mut b = DeltaBuilder::new(item(&new), item(&old), Profile::Extended);
+    b.set_inline_assets(Arc::new(patch.clone())).unwrap();
+    b.add_recipe(item(&new), recipe).unwrap();
+    let report = check(&old, &b, &new);
+    assert_eq!(report.recipes_run[10], 1);
+    let bytes = b.to_bytes().unwrap();
+    let archive = read_archive(&bytes, &ReadLimits::default()).unwrap();
+    assert!(archive.needs_diffgen_applier());
+    // A budget too small for the patch's controls and window is refused before reading them.
+    let small = ApplyOptions {
+        memory_budget: 1 << 20,
+        ..ApplyOptions::default()
+    };
+    let err = apply_bytes(&old, &bytes, &small).unwrap_err();
+    assert!(matches!(err, ApplyError::MemoryLimit { .. }), "{err}");
+    // A patch applied to another old file is an error, not a wrong result.
+    let other = program(0);
+    let mut wrong = DeltaBuilder::new(item(&new), item(&other), Profile::Extended);
+    wrong.set_inline_assets(Arc::new(patch.clone())).unwrap();
+    wrong
+        .add_recipe(
+            item(&new),
+            Recipe::ExeBspatch {
+                patch: item(&patch),
+                old: item(&other),
+            },
+        )
+        .unwrap();
+    assert!(apply_bytes(&other, &wrong.to_bytes().unwrap(), &ApplyOptions::default()).is_err());
+}
+
 /// Compressors reading from compressors are all open at once; each takes its share of the
 /// memory budget, so a delta nesting a hundred of them is refused, not allowed to grow.
 #[test]

@@ -1,7 +1,7 @@
 //! Making an executable patch: bsdiff's alignment of old and new, the prediction it implies,
 //! and the differences from the prediction.
 
-use super::map::{AddressMap, WINDOW};
+use super::map::{AddressMap, Segment, WINDOW};
 use super::reader::predict_window;
 use super::{write_header, Control, Layout};
 use crate::bsdiff::{BsdiffError, DiffOptions, Triple};
@@ -37,11 +37,17 @@ pub fn diff_aligned(
     let mut extra = Vec::new();
     let mut window = vec![0u8; WINDOW];
     for c in &controls {
+        let segment = Segment {
+            old: old_pos,
+            new: new_pos as u64,
+            len: c.add,
+        };
         let mut left = c.add as usize;
         while left > 0 {
             let n = left.min(WINDOW);
             let w = &mut window[..n];
-            predict_window(&map, &old, old_pos, new_pos as u64, w).map_err(BsdiffError::Write)?;
+            let place = (old_pos, new_pos as u64, segment);
+            predict_window(&map, &old, place, w).map_err(BsdiffError::Write)?;
             let target = &new[new_pos..new_pos + n];
             out.extend(target.iter().zip(w.iter()).map(|(t, p)| t.wrapping_sub(*p)));
             old_pos = old_pos.wrapping_add(n as u64);

@@ -5,7 +5,8 @@
 //! - A *segment* is the add part of a control triple: `add` old bytes from the old position,
 //!   placed at the new position. Segments of length 0 are ignored.
 //! - An old *address* maps to a new one as follows. In an old load's file part, its file
-//!   offset goes through the longest segment that holds it (of equally long ones, the one
+//!   offset goes through the segment being predicted if that holds it, else through the
+//!   longest segment that holds it (of equally long ones, the one
 //!   with the lowest old, then new, offset); an offset no segment holds goes with the nearest
 //!   segment piece before it (the region after a match usually moved with it). Then back to
 //!   an address through the new load that holds the new offset. In an old load's memory-only part (`.bss`), it keeps its distance from the
@@ -99,10 +100,10 @@ pub struct Load {
 
 /// A segment: `len` old bytes from `old` placed at `new` (file offsets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Segment {
-    old: u64,
-    new: u64,
-    len: u64,
+pub struct Segment {
+    pub old: u64,
+    pub new: u64,
+    pub len: u64,
 }
 
 impl Segment {
@@ -155,12 +156,22 @@ impl AddressMap {
 
     /// The new address of old address `target`.
     pub fn map(&self, target: u64) -> Option<u64> {
+        self.map_from(target, None)
+    }
+
+    /// [`AddressMap::map`] from inside `segment`: a target in the segment's old bytes goes
+    /// with the segment.
+    fn map_from(&self, target: u64, segment: Option<Segment>) -> Option<u64> {
         for (i, l) in self.layout.old_loads.iter().enumerate() {
             let Some(inside) = target.checked_sub(l.vaddr).filter(|&d| d < l.mem_size) else {
                 continue;
             };
             if inside < l.file_size {
-                let new_offset = self.new_offset(l.offset.wrapping_add(inside))?;
+                let offset = l.offset.wrapping_add(inside);
+                let new_offset = match segment.filter(|s| offset.wrapping_sub(s.old) < s.len) {
+                    Some(s) => s.new.wrapping_add(offset - s.old),
+                    None => self.new_offset(offset)?,
+                };
                 return self.new_address(new_offset);
             }
             let n = self.layout.new_loads.get(i)?;
@@ -187,13 +198,13 @@ impl AddressMap {
     }
 
     /// Re-targets the references in `window`: the old bytes from old offset `old`, which the
-    /// patch places at new offset `new`.
-    pub fn predict(&self, window: &mut [u8], old: u64, new: u64) {
-        self.predict_at(window, old, Some(new));
+    /// patch places at new offset `new`, as part of `segment`.
+    pub fn predict(&self, window: &mut [u8], old: u64, new: u64, segment: Segment) {
+        self.predict_at(window, old, Some((new, segment)));
     }
 
-    /// [`AddressMap::predict`], or with `new` unknown, [`AddressMap::project`]'s window.
-    fn predict_at(&self, window: &mut [u8], old: u64, new: Option<u64>) {
+    /// [`AddressMap::predict`], or with `placed` unknown, [`AddressMap::project`]'s window.
+    fn predict_at(&self, window: &mut [u8], old: u64, placed: Option<(u64, Segment)>) {
         let end = old.saturating_add(window.len() as u64);
         for range in &self.layout.code {
             let range_end = range.offset.saturating_add(range.len);
@@ -216,7 +227,8 @@ impl AddressMap {
                 start: (from - old) as usize,
                 end: (to - old) as usize,
                 pc: range.vaddr.wrapping_add(from - range.offset),
-                new: new.map(|n| n.wrapping_add(from - old)),
+                new: placed.map(|(n, _)| n.wrapping_add(from - old)),
+                segment: placed.map(|(_, s)| s),
                 anchor,
                 code_only: range.isa == Isa::PcRel32,
             };
@@ -287,7 +299,7 @@ impl AddressMap {
             if span.code_only && !self.in_code(target) {
                 continue;
             }
-            if let Some(new_target) = self.map(target) {
+            if let Some(new_target) = self.map_from(target, span.segment) {
                 moves.push((span.start + r.at, r.kind, new_pc, new_target));
             }
         }
@@ -359,6 +371,8 @@ struct Span {
     pc: u64,
     /// New file offset of `window[start]` (unknown when projecting).
     new: Option<u64>,
+    /// The segment the window belongs to (unknown when projecting).
+    segment: Option<Segment>,
     /// What the references' values are relative to.
     anchor: Anchor,
     /// Whether only targets in code count.
@@ -441,7 +455,12 @@ mod tests {
         let map = AddressMap::new(layout, &controls);
         let mut window = 0x9400_0040u32.to_le_bytes().to_vec(); // bl 0x1100
         window.resize(0x80, 0);
-        map.predict(&mut window, 0, 0);
+        let segment = Segment {
+            old: 0,
+            new: 0,
+            len: 0x80,
+        };
+        map.predict(&mut window, 0, 0, segment);
         assert_eq!(window[..4], 0x9400_0044u32.to_le_bytes(), "bl 0x1110");
     }
 }

@@ -7,7 +7,7 @@
 
 use std::io::{self, Read};
 
-use super::map::{AddressMap, WINDOW};
+use super::map::{AddressMap, Segment, WINDOW};
 use super::{Control, ExePatchError, Header};
 use crate::bsdiff::ReadAt;
 
@@ -27,6 +27,8 @@ pub struct ExePatchReader<P: ReadAt, O: ReadAt> {
     add_left: u64,
     copy_left: u64,
     seek: i64,
+    /// The add part of the current triple.
+    segment: Segment,
     old_pos: u64,
     new_pos: u64,
     diff_pos: u64,
@@ -66,6 +68,11 @@ impl<P: ReadAt, O: ReadAt> ExePatchReader<P, O> {
             add_left: 0,
             copy_left: 0,
             seek: 0,
+            segment: Segment {
+                old: 0,
+                new: 0,
+                len: 0,
+            },
             old_pos: 0,
             new_pos: 0,
             diff_pos: header.diff_start,
@@ -79,13 +86,8 @@ impl<P: ReadAt, O: ReadAt> ExePatchReader<P, O> {
     fn next_window(&mut self) -> io::Result<()> {
         let n = self.add_left.min(WINDOW as u64) as usize;
         self.window.resize(n, 0);
-        predict_window(
-            &self.map,
-            &self.old,
-            self.old_pos,
-            self.new_pos,
-            &mut self.window,
-        )?;
+        let place = (self.old_pos, self.new_pos, self.segment);
+        predict_window(&self.map, &self.old, place, &mut self.window)?;
         let mut diff = vec![0u8; n];
         self.patch
             .read_exact_at(self.diff_pos, &mut diff)
@@ -107,6 +109,11 @@ impl<P: ReadAt, O: ReadAt> ExePatchReader<P, O> {
             return false;
         };
         self.old_pos = self.old_pos.wrapping_add(self.seek as u64);
+        self.segment = Segment {
+            old: self.old_pos,
+            new: self.new_pos,
+            len: c.add,
+        };
         self.add_left = c.add;
         self.copy_left = c.copy;
         self.seek = c.seek;
@@ -115,13 +122,12 @@ impl<P: ReadAt, O: ReadAt> ExePatchReader<P, O> {
     }
 }
 
-/// The prediction of `buf.len()` old bytes from `old_pos` placed at new offset `new_pos`
-/// (old bytes outside the old file are zeros). Shared with the encoder.
+/// The prediction of `buf.len()` old bytes from `old_pos` placed at new offset `new_pos`, in
+/// `segment` (old bytes outside the old file are zeros). Shared with the encoder.
 pub(crate) fn predict_window(
     map: &AddressMap,
     old: &dyn ReadAt,
-    old_pos: u64,
-    new_pos: u64,
+    (old_pos, new_pos, segment): (u64, u64, Segment),
     buf: &mut [u8],
 ) -> io::Result<()> {
     buf.fill(0);
@@ -139,7 +145,7 @@ pub(crate) fn predict_window(
             .map_err(|e| read_error("old file", e))?;
     }
     if old_pos < size {
-        map.predict(buf, old_pos, new_pos);
+        map.predict(buf, old_pos, new_pos, segment);
     }
     Ok(())
 }
