@@ -248,6 +248,100 @@ fn retarget_pair(bytes: &mut [u8], w: u32, words: u8, scale: u8, pc: u64, target
     true
 }
 
+/// A rebuilt function's stack frame can change shape as a whole: a compiler that no longer
+/// reserves an area at the bottom of every frame moves every local by the same amount. If `w`
+/// addresses the stack at an offset of at least `from` bytes (LDR/STR with an unsigned offset
+/// or LDP/STP with a signed offset from SP, or ADD/SUB of an immediate to SP, which also
+/// sizes frames), the same instruction with `by` added to the offset; `None` for any other
+/// word, or when the new offset cannot be encoded.
+pub fn shift_stack_offset(w: u32, from: u64, by: i64) -> Option<u32> {
+    let rn = (w >> 5) & 31;
+    if rn != 31 {
+        return None;
+    }
+    let (offset, scale, field, bits) = if let Some((offset, scale)) = stack_load_store(w) {
+        (offset, scale, 10, 12)
+    } else if w & 0x3B80_0000 == 0x2900_0000 {
+        // LDP/STP (signed offset); opc gives the register size.
+        let opc = w >> 30;
+        let vector = w & (1 << 26) != 0;
+        let scale = if vector { 2 + opc } else { 2 + (opc >> 1) };
+        (sext((w >> 15) & 0x7F, 7) << scale, scale, 15, 7)
+    } else if w & 0x3A80_0000 == 0x2880_0000 {
+        // LDP/STP with pre- or post-index: frames allocated and freed; the amount moves.
+        let opc = w >> 30;
+        let scale = if w & (1 << 26) != 0 {
+            2 + opc
+        } else {
+            2 + (opc >> 1)
+        };
+        let value = sext((w >> 15) & 0x7F, 7) << scale;
+        let shifted = away(value, from, by)?;
+        if shifted & ((1 << scale) - 1) != 0 || !fits(shifted >> scale, 7) {
+            return None;
+        }
+        return Some((w & !(0x7F << 15)) | (((shifted >> scale) as u32 & 0x7F) << 15));
+    } else if w & 0x1F80_0000 == 0x1100_0000 && (w >> 22) & 1 == 0 {
+        // ADD/SUB (immediate, unshifted), 32- or 64-bit.
+        let imm = ((w >> 10) & 0xFFF) as i64;
+        let sub = w & (1 << 30) != 0;
+        return shift_add_sub(w, if sub { -imm } else { imm }, from, by);
+    } else {
+        return None;
+    };
+    if offset < 0 || (offset as u64) < from {
+        return None;
+    }
+    let shifted = offset + by;
+    if shifted < 0 || shifted & ((1 << scale) - 1) != 0 {
+        return None;
+    }
+    let scaled = shifted >> scale;
+    let mask = (1u32 << bits) - 1;
+    let fits = if bits == 7 {
+        fits(scaled, 7)
+    } else {
+        scaled <= mask as i64
+    };
+    fits.then(|| (w & !(mask << field)) | ((scaled as u32 & mask) << field))
+}
+
+/// If `w` is a load or store with an unsigned offset from SP (`ldr x0, [sp, #16]`), the
+/// offset in bytes and its scale (log2 of the access size).
+pub fn stack_load_store(w: u32) -> Option<(i64, u32)> {
+    if w & 0x3B00_0000 != 0x3900_0000 || (w >> 5) & 31 != 31 {
+        return None;
+    }
+    let size = w >> 30;
+    let vector = w & (1 << 26) != 0;
+    let scale = if vector && size == 0 && (w >> 22) & 3 >= 2 {
+        4
+    } else {
+        size
+    };
+    Some(((((w >> 10) & 0xFFF) as i64) << scale, scale))
+}
+
+/// [`shift_stack_offset`] for ADD/SUB: the signed amount `value` moves by `by` away from zero
+/// (a frame allocation `sub sp, sp, #n` shrinks with its frame), keeping the instruction.
+fn shift_add_sub(w: u32, value: i64, from: u64, by: i64) -> Option<u32> {
+    let shifted = away(value, from, by)?;
+    if shifted.unsigned_abs() > 0xFFF {
+        return None;
+    }
+    Some((w & !(0xFFF << 10)) | ((shifted.unsigned_abs() as u32) << 10))
+}
+
+/// A stack amount `value` (negative: allocated) of at least `from` bytes, moved by `by` away
+/// from zero; `None` if it is smaller or would change sign.
+fn away(value: i64, from: u64, by: i64) -> Option<i64> {
+    if value.unsigned_abs() < from || value == 0 {
+        return None;
+    }
+    let shifted = if value < 0 { value - by } else { value + by };
+    (shifted.signum() == value.signum()).then_some(shifted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +441,47 @@ mod tests {
             Aarch64::target(Kind::Imm14, &tbz, 0x10000),
             Some(0x10000 - 0x8000)
         );
+    }
+
+    #[test]
+    fn stack_offsets_shift_from_a_threshold_on() {
+        // ldr x2, [sp, #0x68] -> [sp, #0x8]; str x5, [sp, #0x218] -> [sp, #0x1b8]
+        assert_eq!(
+            shift_stack_offset(0xF940_37E2, 0x60, -0x60),
+            Some(0xF940_07E2)
+        );
+        assert_eq!(
+            shift_stack_offset(0xF901_0FE5, 0x60, -0x60),
+            Some(0xF900_DFE5)
+        );
+        // Below the threshold, or not SP-based: unchanged.
+        assert_eq!(shift_stack_offset(0xF940_07E2, 0x60, -0x60), None);
+        assert_eq!(shift_stack_offset(0xF940_3662, 0x60, -0x60), None);
+        // stp x19, x20, [sp, #0x70] -> [sp, #0x10]
+        assert_eq!(
+            shift_stack_offset(0xA907_53F3, 0x60, -0x60),
+            Some(0xA901_53F3)
+        );
+        // add x0, sp, #0x88 -> #0x28; sub sp, sp, #0x1a0 -> #0x140
+        assert_eq!(
+            shift_stack_offset(0x9102_23E0, 0x60, -0x60),
+            Some(0x9100_A3E0)
+        );
+        assert_eq!(
+            shift_stack_offset(0xD106_83FF, 0x60, -0x60),
+            Some(0xD105_03FF)
+        );
+        // stp x29, x30, [sp, #-0x80]! -> #-0x20; ldp x29, x30, [sp], #0x80 -> #0x20
+        assert_eq!(
+            shift_stack_offset(0xA9B8_7BFD, 0x60, -0x60),
+            Some(0xA9BE_7BFD)
+        );
+        assert_eq!(
+            shift_stack_offset(0xA8C8_7BFD, 0x60, -0x60),
+            Some(0xA8C2_7BFD)
+        );
+        // Misaligned for the access size: refused.
+        assert_eq!(shift_stack_offset(0xF940_37E2, 0x60, -0x64), None);
     }
 
     #[test]

@@ -9,12 +9,15 @@
 //! read, or of another architecture, gets no executable patch.
 
 use codec::bsdiff::Triple;
-use codec::exepatch::{CodeRange, Isa, Layout, Load};
+use codec::exepatch::{CodeRange, Isa, Layout, Load, StackShift};
 use object::{Architecture, Object, ObjectSection, ObjectSegment, SectionKind};
 
 /// zstd level of the stored patch: patches are small, and level 19 packs the sparse diff
 /// bytes 10-20 % tighter than level 9.
 const LEVEL: i32 = 19;
+/// How many SP-based loads and stores must differ by the same amount before a stack shift is
+/// tried (a rebuilt library with a changed frame layout has thousands).
+const MIN_STACK_SHIFTS: usize = 64;
 /// The frame's window, at most 8 MiB as the delta's other frames with a basis: the device
 /// decodes it within its memory budget (48 MiB by default). An uncompressed patch is as long
 /// as the file, mostly zeros, so a longer window would gain little.
@@ -30,21 +33,93 @@ pub struct ExePatch {
 
 /// The smallest executable patch from `old` to `new`, if both are ELF files of an instruction
 /// set `exe` knows (for 32-bit ARM both ARM and Thumb-2 decoding are tried: stripped files do
-/// not say which their code uses). `triples` is bsdiff's alignment of the two.
+/// not say which their code uses; for aarch64 also a patch with the stack shift that the first
+/// patch's differences suggest, see [`stack_shift`]). `triples` is bsdiff's alignment of the
+/// two.
 pub fn encode(old: &[u8], new: &[u8], triples: &[Triple]) -> Option<ExePatch> {
     let mut best: Option<ExePatch> = None;
-    for layout in layouts(old, new)? {
-        let Ok(patch) = codec::exepatch::diff_aligned(old, new, &layout, triples) else {
-            continue;
-        };
-        let Ok(frame) = codec::zstd::compress_with_prefix(&patch, &[], LEVEL, WINDOW_LOG) else {
-            continue;
-        };
+    let consider = |layout: &Layout, best: &mut Option<ExePatch>| -> Option<Vec<u8>> {
+        let patch = codec::exepatch::diff_aligned(old, new, layout, triples).ok()?;
+        let frame = codec::zstd::compress_with_prefix(&patch, &[], LEVEL, WINDOW_LOG).ok()?;
         if best.as_ref().is_none_or(|b| frame.len() < b.frame.len()) {
-            best = Some(ExePatch { patch, frame });
+            *best = Some(ExePatch {
+                patch: patch.clone(),
+                frame,
+            });
+        }
+        Some(patch)
+    };
+    for mut layout in layouts(old, new)? {
+        let Some(patch) = consider(&layout, &mut best) else {
+            continue;
+        };
+        let shifts = stack_shifts(new, &patch, &layout);
+        if !shifts.is_empty() {
+            layout.stack = shifts;
+            consider(&layout, &mut best);
         }
     }
     best
+}
+
+/// The stack shifts (one per aarch64 code range at most) that `patch`'s differences suggest:
+/// among the SP-based loads and stores whose prediction differs from the new file only in the
+/// offset, the most common difference, if it accounts for at least [`MIN_STACK_SHIFTS`] of
+/// them, from the smallest offset it occurs at.
+fn stack_shifts(new: &[u8], patch: &[u8], layout: &Layout) -> Vec<StackShift> {
+    let Ok(header) = codec::exepatch::Header::read(&patch, u64::MAX) else {
+        return Vec::new();
+    };
+    let mut seen: Vec<std::collections::HashMap<i64, (usize, i64)>> =
+        vec![Default::default(); layout.code.len()];
+    let (mut old_pos, mut new_pos, mut diff) = (0u64, 0usize, header.diff_start as usize);
+    for c in &header.controls {
+        for (i, range) in layout.code.iter().enumerate() {
+            if range.isa != Isa::Aarch64 {
+                continue;
+            }
+            let words = (0..c.add).step_by(4).filter_map(|k| {
+                let from_range = (old_pos + k).checked_sub(range.offset)?;
+                let k = k + (4 - from_range % 4) % 4;
+                (k + 4 <= c.add && old_pos + k + 4 <= range.offset + range.len).then_some(k)
+            });
+            for k in words {
+                let (at, d) = (new_pos + k as usize, diff + k as usize);
+                let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                let actual = word(&new[at..at + 4]);
+                let predicted = word(
+                    &(0..4)
+                        .map(|j| new[at + j].wrapping_sub(patch[d + j]))
+                        .collect::<Vec<u8>>(),
+                );
+                let (Some((was, scale)), Some((is, _))) = (
+                    exe::aarch64::stack_load_store(predicted),
+                    exe::aarch64::stack_load_store(actual),
+                ) else {
+                    continue;
+                };
+                if (predicted ^ actual) & !(0xFFF << 10) == 0 && was != is && scale == 3 {
+                    let e = seen[i].entry(is - was).or_insert((0, i64::MAX));
+                    e.0 += 1;
+                    e.1 = e.1.min(was);
+                }
+            }
+        }
+        old_pos = old_pos.wrapping_add(c.add).wrapping_add(c.seek as u64);
+        new_pos += (c.add + c.copy) as usize;
+        diff += c.add as usize;
+    }
+    seen.iter()
+        .enumerate()
+        .filter_map(|(i, by)| {
+            let (&by, &(count, from)) = by.iter().max_by_key(|(d, (n, _))| (*n, -**d))?;
+            (count >= MIN_STACK_SHIFTS).then_some(StackShift {
+                range: i as u64,
+                from: from as u64,
+                by,
+            })
+        })
+        .collect()
 }
 
 /// The layouts to try for a pair of ELF files (none if either is not ELF, they differ in
@@ -71,6 +146,7 @@ fn layouts(old: &[u8], new: &[u8]) -> Option<Vec<Layout>> {
                 old_loads: old_loads.clone(),
                 new_loads: new_loads.clone(),
                 code: code_ranges(&old_file, isa),
+                stack: Vec::new(),
             })
             .collect(),
     )

@@ -122,6 +122,7 @@ mod tests {
                 len: old.len() as u64,
                 vaddr: 0x10000,
             }],
+            stack: Vec::new(),
         }
     }
 
@@ -136,6 +137,34 @@ mod tests {
         // Every BL changed (4096 words); with the prediction only the gap's new bytes remain.
         assert!(nonzero(&plain) > 4000, "{}", nonzero(&plain));
         assert!(nonzero(&aware) < 200, "{}", nonzero(&aware));
+    }
+
+    #[test]
+    fn a_stack_shift_predicts_frames_that_changed_shape() {
+        // Stores to locals at sp+0x68.., one per function; the new build has 96 bytes less
+        // at the bottom of every frame.
+        let frame = |shift: u32| -> Vec<u8> {
+            let mut code = Vec::new();
+            for i in 0..4000u32 {
+                let imm = 13 + i % 40 - shift / 8; // str x(i%8), [sp, #8 * imm]
+                code.extend_from_slice(&(0xF900_03E0 | (imm << 10) | (i % 8)).to_le_bytes());
+                code.extend_from_slice(&(0xAA00_0000 | (i * 0x9E37) & 0xFF_FFFF).to_le_bytes());
+            }
+            code
+        };
+        let (old, new) = (frame(0), frame(96));
+        let mut layout = layout(&old, &new);
+        let plain = diff(&old, &new, &layout).unwrap();
+        layout.stack = vec![crate::exepatch::StackShift {
+            range: 0,
+            from: 96,
+            by: -96,
+        }];
+        let shifted = diff(&old, &new, &layout).unwrap();
+        assert_eq!(apply(&shifted, &old, new.len() as u64), new);
+        let nonzero = |p: &[u8]| p.iter().filter(|&&b| b != 0).count();
+        assert!(nonzero(&plain) > 3000, "{}", nonzero(&plain));
+        assert!(nonzero(&shifted) < 100, "{}", nonzero(&shifted));
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //!   Every reference found wholly inside the window whose target maps, and whose new
 //!   position lies in a new load (for instructions and `pcrel32`; `baserel32`: whose range's
 //!   first address maps), is re-targeted (targets are read before any rewrite).
+//! - Stack shifts: in an aarch64 range with a shift, every word that addresses the stack at
+//!   an offset of at least the threshold gets the amount added (`exe::aarch64::
+//!   shift_stack_offset`), before the references are found and re-targeted.
 //! - Data ranges: `abs64`/`abs32` take every aligned word as an address; `pcrel32` every
 //!   aligned 32-bit word as an offset from its own address, `baserel32` as an offset from the
 //!   range's first address (re-targeted relative to where that address maps). Offsets from
@@ -206,7 +209,7 @@ impl AddressMap {
     /// [`AddressMap::predict`], or with `placed` unknown, [`AddressMap::project`]'s window.
     fn predict_at(&self, window: &mut [u8], old: u64, placed: Option<(u64, Segment)>) {
         let end = old.saturating_add(window.len() as u64);
-        for range in &self.layout.code {
+        for (i, range) in self.layout.code.iter().enumerate() {
             let range_end = range.offset.saturating_add(range.len);
             let from = old.max(range.offset);
             let to = end.min(range_end);
@@ -232,6 +235,9 @@ impl AddressMap {
                 anchor,
                 code_only: range.isa == Isa::PcRel32,
             };
+            if range.isa == Isa::Aarch64 {
+                self.shift_stack(i, &mut window[span.start..span.end]);
+            }
             match range.isa {
                 Isa::X86_64 => self.retarget::<X86_64>(window, span),
                 Isa::Aarch64 => self.retarget::<Aarch64>(window, span),
@@ -240,6 +246,18 @@ impl AddressMap {
                 Isa::Abs64 => self.retarget::<Abs64>(window, span),
                 Isa::Abs32 => self.retarget::<Abs32>(window, span),
                 Isa::PcRel32 | Isa::BaseRel32 => self.retarget::<Rel32>(window, span),
+            }
+        }
+    }
+
+    /// Applies the stack shifts of code range `range` to the (aligned) words of `code`.
+    fn shift_stack(&self, range: usize, code: &mut [u8]) {
+        for s in self.layout.stack.iter().filter(|s| s.range == range as u64) {
+            for word in code.chunks_exact_mut(4) {
+                let w = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+                if let Some(shifted) = exe::aarch64::shift_stack_offset(w, s.from, s.by) {
+                    word.copy_from_slice(&shifted.to_le_bytes());
+                }
             }
         }
     }
@@ -405,6 +423,7 @@ mod tests {
                 load(0x110, 0x3110, 0x80, 0x200),
             ],
             code: vec![],
+            stack: vec![],
         };
         // Old [0, 0x40) stays, 16 new bytes, then old [0x40, 0x180) moved by 0x10.
         let controls = [
@@ -439,6 +458,7 @@ mod tests {
                 len: 0x200,
                 vaddr: 0x1000,
             }],
+            stack: Vec::new(),
         };
         let controls = [
             Control {

@@ -19,8 +19,9 @@
 //! new size
 //! old loads:   count, then per load: file offset, address, file size, memory size
 //! new loads:   the same for the new file
-//! code ranges: count, then per range: ISA (1 x86-64, 2 aarch64, 3 ARM, 4 Thumb-2),
-//!              old file offset, length, address of its first byte
+//! code ranges: count, then per range: kind (1 x86-64, 2 aarch64, 3 ARM, 4 Thumb-2, 5-8
+//!              data, see [`Isa`]), old file offset, length, address of its first byte
+//! stack shifts: count, then per shift: code range index, threshold, amount (zigzag)
 //! controls:    count, then per triple: add length, copy length, seek (zigzag-encoded)
 //! diff bytes:  (sum of add lengths) bytes, added to the prediction
 //! extra bytes: (sum of copy lengths) bytes, copied
@@ -37,7 +38,7 @@ pub mod reader;
 #[cfg(feature = "bsdiff-encoder")]
 pub mod encode;
 
-pub use map::{AddressMap, Isa, Load};
+pub use map::{AddressMap, Isa, Load, Segment};
 pub use reader::ExePatchReader;
 
 #[cfg(feature = "bsdiff-encoder")]
@@ -68,6 +69,18 @@ pub struct Layout {
     pub old_loads: Vec<Load>,
     pub new_loads: Vec<Load>,
     pub code: Vec<CodeRange>,
+    /// Stack offsets to shift in aarch64 code ranges (by index into `code`).
+    pub stack: Vec<StackShift>,
+}
+
+/// In aarch64 code range `range`, every stack offset of at least `from` bytes moves by `by`
+/// (`exe::aarch64::shift_stack_offset`): the frames of a rebuilt library can change shape all
+/// at once (a toolchain that reserves a different area at the bottom of every frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StackShift {
+    pub range: u64,
+    pub from: u64,
+    pub by: i64,
 }
 
 /// One control triple, as in BSDIFF40.
@@ -128,6 +141,7 @@ impl Header {
         read_loads(&mut r)?;
         read_loads(&mut r)?;
         read_code(&mut r)?;
+        read_stack(&mut r)?;
         r.varint("control count")
     }
 
@@ -145,6 +159,7 @@ impl Header {
         let old_loads = read_loads(&mut r)?;
         let new_loads = read_loads(&mut r)?;
         let code = read_code(&mut r)?;
+        let stack = read_stack(&mut r)?;
         let controls = read_controls(&mut r, max_controls)?;
         let diff_start = r.pos;
         let (add, copy) = totals(&controls, &r)?;
@@ -163,6 +178,7 @@ impl Header {
                 old_loads,
                 new_loads,
                 code,
+                stack,
             },
             controls,
             diff_start,
@@ -196,6 +212,19 @@ fn read_code(r: &mut VarReader) -> Result<Vec<CodeRange>, ExePatchError> {
                 offset: r.varint("code offset")?,
                 len: r.varint("code length")?,
                 vaddr: r.varint("code address")?,
+            })
+        })
+        .collect()
+}
+
+fn read_stack(r: &mut VarReader) -> Result<Vec<StackShift>, ExePatchError> {
+    let n = r.count("stack shifts")?;
+    (0..n)
+        .map(|_| {
+            Ok(StackShift {
+                range: r.varint("stack shift range")?,
+                from: r.varint("stack shift threshold")?,
+                by: unzigzag(r.varint("stack shift amount")?),
             })
         })
         .collect()
@@ -247,6 +276,12 @@ pub fn write_header(new_size: u64, layout: &Layout, controls: &[Control], out: &
         for v in [c.isa.id(), c.offset, c.len, c.vaddr] {
             put_varint(out, v);
         }
+    }
+    put_varint(out, layout.stack.len() as u64);
+    for s in &layout.stack {
+        put_varint(out, s.range);
+        put_varint(out, s.from);
+        put_varint(out, zigzag(s.by));
     }
     put_varint(out, controls.len() as u64);
     for c in controls {
@@ -367,6 +402,11 @@ mod tests {
                 offset: 4,
                 len: 60,
                 vaddr: 0x40_0004,
+            }],
+            stack: vec![StackShift {
+                range: 0,
+                from: 96,
+                by: -96,
             }],
         };
         let controls = [
