@@ -214,7 +214,7 @@ fn use_of(piece: Item, users: &Users) -> Use {
     let Some((result, recipe)) = users.get(&piece).and_then(|u| u.first()) else {
         return Use::Other(None);
     };
-    if let (Recipe::ZstdDecompression { basis: None, .. }, Some((makes, old))) =
+    if let (Recipe::ZstdDecompression { .. }, Some((makes, old))) =
         (&**recipe, exe_patch(*result, users))
     {
         return Use::Patch {

@@ -149,7 +149,7 @@ impl Planner<'_> {
                         patch_item,
                         Recipe::ZstdDecompression {
                             compressed: frame_item,
-                            basis: None,
+                            basis: exe.basis.then_some(old),
                         },
                     )?;
                     self.stats.exe_patched_files += 1;
