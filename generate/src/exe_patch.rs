@@ -109,11 +109,7 @@ fn stack_shifts(new: &[u8], patch: &[u8], layout: &Layout) -> Vec<StackShift> {
                 let (at, d) = (new_pos + k as usize, diff + k as usize);
                 let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                 let actual = word(&new[at..at + 4]);
-                let predicted = word(
-                    &(0..4)
-                        .map(|j| new[at + j].wrapping_sub(patch[d + j]))
-                        .collect::<Vec<u8>>(),
-                );
+                let predicted = word(&[0, 1, 2, 3].map(|j| new[at + j].wrapping_sub(patch[d + j])));
                 let (Some((was, scale)), Some((is, _))) = (
                     exe::aarch64::stack_load_store(predicted),
                     exe::aarch64::stack_load_store(actual),
