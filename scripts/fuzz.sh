@@ -44,6 +44,7 @@ all_targets=(
   codec:gnu_gzip
   codec:bcj
   codec:zlib_check
+  codec:exepatch
   ext4:ext4_map
 )
 if [ -n "${FUZZ_TARGETS:-}" ]; then
