@@ -222,7 +222,11 @@ impl AddressMap {
                 continue;
             }
             let anchor = match range.isa {
-                Isa::BaseRel32 => Anchor::Base(range.vaddr),
+                // A base that does not map leaves the range as it is.
+                Isa::BaseRel32 => match self.map(range.vaddr) {
+                    Some(new_base) => Anchor::Base(range.vaddr, new_base),
+                    None => continue,
+                },
                 Isa::Abs64 | Isa::Abs32 => Anchor::None,
                 _ => Anchor::Own,
             };
@@ -277,7 +281,7 @@ impl AddressMap {
     fn anchors(&self, span: &Span, at: usize) -> Option<(u64, u64)> {
         match span.anchor {
             Anchor::None => Some((0, 0)),
-            Anchor::Base(base) => Some((base, self.map(base)?)),
+            Anchor::Base(base, new_base) => Some((base, new_base)),
             Anchor::Own => {
                 let pc = span.pc.wrapping_add(at as u64);
                 let new_pc = match span.new {
@@ -374,8 +378,8 @@ fn pieces(mut segments: Vec<Segment>) -> Vec<Piece> {
 enum Anchor {
     /// Its own address (instructions, `.eh_frame`).
     Own,
-    /// A fixed address (`.eh_frame_hdr`: the section's start).
-    Base(u64),
+    /// A fixed address (`.eh_frame_hdr`: the section's start) and where it maps.
+    Base(u64, u64),
     /// Nothing: an absolute address, which may lie outside the loads (`.symtab`).
     None,
 }

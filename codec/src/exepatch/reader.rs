@@ -34,6 +34,8 @@ pub struct ExePatchReader<P: ReadAt, O: ReadAt> {
     diff_pos: u64,
     extra_pos: u64,
     window: Vec<u8>,
+    /// The diff bytes of the current window (kept to avoid an allocation per window).
+    diff: Vec<u8>,
     window_read: usize,
 }
 
@@ -78,6 +80,7 @@ impl<P: ReadAt, O: ReadAt> ExePatchReader<P, O> {
             diff_pos: header.diff_start,
             extra_pos: header.extra_start,
             window: Vec::new(),
+            diff: Vec::new(),
             window_read: 0,
         })
     }
@@ -88,11 +91,11 @@ impl<P: ReadAt, O: ReadAt> ExePatchReader<P, O> {
         self.window.resize(n, 0);
         let place = (self.old_pos, self.new_pos, self.segment);
         predict_window(&self.map, &self.old, place, &mut self.window)?;
-        let mut diff = vec![0u8; n];
+        self.diff.resize(n, 0);
         self.patch
-            .read_exact_at(self.diff_pos, &mut diff)
+            .read_exact_at(self.diff_pos, &mut self.diff)
             .map_err(|e| read_error("executable patch", e))?;
-        for (w, d) in self.window.iter_mut().zip(&diff) {
+        for (w, d) in self.window.iter_mut().zip(&self.diff) {
             *w = w.wrapping_add(*d);
         }
         self.diff_pos += n as u64;
