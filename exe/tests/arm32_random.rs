@@ -5,6 +5,9 @@
 use exe::arm32::{Arm, Kind, Thumb};
 use exe::{Isa, Ref};
 
+mod common;
+use common::XorShift;
+
 const KINDS: [Kind; 10] = [
     Kind::ArmB,
     Kind::ArmBl,
@@ -26,21 +29,6 @@ const THUMB_SHAPES: [(u32, u32); 3] = [
     (0xFF7F_0000, 0xF85F_0000),
     (0xFB5F_8000, 0xF20F_0000),
 ];
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Random code: words, half of them forced into one of the shapes.
 fn code(rng: &mut XorShift, thumb: bool) -> Vec<u8> {

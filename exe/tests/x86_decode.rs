@@ -4,6 +4,9 @@
 use exe::x86::{decode, Insn, Kind, X86_64};
 use exe::{Isa, Ref};
 
+mod common;
+use common::XorShift;
+
 fn hex(s: &str) -> Vec<u8> {
     s.split_whitespace()
         .map(|b| u8::from_str_radix(b, 16).unwrap())
@@ -244,17 +247,6 @@ fn target_and_retarget() {
     let bogus = Kind { field: 5, len: 7 };
     assert_eq!(X86_64::target(bogus, &insn, 0), None);
     assert!(!X86_64::retarget(bogus, &mut insn, 0, 0));
-}
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 #[test]
