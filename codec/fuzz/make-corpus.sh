@@ -139,8 +139,10 @@ def varint(v):
 
 def exepatch(new_len, ranges, controls, diff, extra):
     load = varint(0) + varint(0x10000) + varint(new_len) + varint(new_len + 4096)
-    out = b"DGEXEP01" + varint(new_len) + varint(1) + load + varint(1) + load
+    out = b"DGEXEP02" + varint(new_len) + varint(1) + load + varint(1) + load
     out += varint(len(ranges)) + b"".join(b"".join(varint(v) for v in r) for r in ranges)
+    # One stack shift (range 1, from 16, by -16) and frame re-layouts in range 1 (aarch64).
+    out += varint(1) + varint(1) + varint(16) + varint(31) + varint(1) + varint(1)
     out += varint(len(controls))
     for add, copy, seek in controls:
         out += varint(add) + varint(copy) + varint(((seek << 1) ^ (seek >> 63)) & (2**64 - 1))

@@ -152,7 +152,7 @@ pub enum Recipe {
     /// diffgen's extension: `filtered` with the x86 branch filter undone (`codec::bcj`); the
     /// result has the same length. No numbers.
     BcjX86Decode { filtered: Item },
-    /// diffgen's extension: an executable patch (`DGEXEP01`, uncompressed) applied to `old`
+    /// diffgen's extension: an executable patch (`DGEXEP02`, uncompressed) applied to `old`
     /// (ingredient order: patch first, as `bspatch_decompression`). No numbers.
     ExeBspatch { patch: Item, old: Item },
 }

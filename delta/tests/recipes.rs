@@ -614,6 +614,7 @@ fn exe_bspatch_rebuilds_a_program_whose_calls_moved() {
             vaddr: 0x1_0000,
         }],
         stack: Vec::new(),
+        frames: Vec::new(),
     };
     let patch = codec::exepatch::diff(&old, &new, &layout).unwrap();
     let recipe = Recipe::ExeBspatch {

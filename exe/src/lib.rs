@@ -8,11 +8,12 @@
 //!
 //! One module per instruction set, each an [`Isa`]: `x86` (x86-64: rel32 branches and
 //! RIP-relative operands, needing instruction lengths), `aarch64` (branches, ADR/ADRP pairs,
-//! literal loads), `arm32` (ARM and Thumb-2 branches); `data` treats tables of pointers and
-//! offsets the same way. Everything here is deterministic and
-//! works on untrusted bytes: a scan never panics, whatever the input, and a reference that
-//! cannot be re-encoded is left as it is. Mistakes (a "reference" that is really data) cost
-//! delta size, never correctness: the byte patch that follows a prediction corrects them.
+//! literal loads; and stack frames laid out anew, `aarch64::frames`), `arm32` (ARM and
+//! Thumb-2 branches); `data` treats tables of pointers and offsets the same way. Everything
+//! here is deterministic and works on untrusted bytes: a scan never panics, whatever the
+//! input, and a reference that cannot be re-encoded is left as it is. Mistakes (a
+//! "reference" that is really data) cost delta size, never correctness: the byte patch that
+//! follows a prediction corrects them.
 
 pub mod aarch64;
 pub mod arm32;

@@ -9,7 +9,7 @@
 //! read, or of another architecture, gets no executable patch.
 
 use codec::bsdiff::Triple;
-use codec::exepatch::{CodeRange, Isa, Layout, Load, StackShift};
+use codec::exepatch::{CodeRange, Control, Isa, Layout, Load, StackShift};
 use object::{Architecture, Object, ObjectSection, ObjectSegment, SectionKind};
 
 /// zstd level of the stored patch: patches are small, and level 19 packs the sparse diff
@@ -20,9 +20,10 @@ const TRIAL_LEVEL: i32 = 9;
 /// The most old and new bytes for which the frame gets the old version as basis (the
 /// patch is about as long as the new version, and the frame's window covers both).
 const BASIS_LIMIT: u64 = 8 << 20;
-/// How many SP-based loads and stores must differ by the same amount before a stack shift is
-/// tried (a rebuilt library with a changed frame layout has thousands).
-const MIN_STACK_SHIFTS: usize = 64;
+/// How many SP-based loads and stores must be mispredicted (by the same amount, for a stack
+/// shift) before a stack shift or frame re-layout is tried (a rebuilt library with a changed
+/// frame layout has thousands).
+const MIN_STACK_MISSES: usize = 64;
 /// The frame's window, at most 8 MiB as the delta's other frames with a basis: the device
 /// decodes it within its memory budget (48 MiB by default). An uncompressed patch is as long
 /// as the file, mostly zeros, so a longer window would gain little.
@@ -40,42 +41,58 @@ pub struct ExePatch {
 }
 
 /// The smallest executable patch from `old` to `new`, if both are ELF files of an instruction
-/// set `exe` knows (for 32-bit ARM both ARM and Thumb-2 decoding are tried: stripped files do
-/// not say which their code uses; for aarch64 also a patch with the stack shifts that the
-/// first patch's differences suggest, see [`stack_shifts`]). The variants are compared at
-/// [`TRIAL_LEVEL`]; the winner's frame is made at [`LEVEL`]. `triples` is bsdiff's alignment
-/// of the two.
+/// set `exe` knows. Variants: for 32-bit ARM both ARM and Thumb-2 decoding (stripped files do
+/// not say which their code uses); for aarch64 also a stack shift ([`stack_shifts`]) and frame
+/// re-layouts ([`relaid_ranges`]) when the first patch mispredicts many stack offsets; each
+/// with and without the alignment's excursions (`codec::exepatch::drop_excursions`). They are
+/// compared at [`TRIAL_LEVEL`] (with the basis the frame gets); the winner's frame is made at
+/// [`LEVEL`]. `triples` is bsdiff's alignment of the two.
 pub fn encode(old: &[u8], new: &[u8], triples: &[Triple]) -> Option<ExePatch> {
-    let mut best: Option<(usize, Vec<u8>)> = None;
-    let mut consider = |patch: Vec<u8>| {
-        let Ok(trial) = codec::zstd::compress_with_prefix(&patch, &[], TRIAL_LEVEL, WINDOW_LOG)
-        else {
-            return;
-        };
-        if best.as_ref().is_none_or(|b| trial.len() < b.0) {
-            best = Some((trial.len(), patch));
-        }
-    };
-    for mut layout in layouts(old, new)? {
-        let Ok(patch) = codec::exepatch::diff_aligned(old, new, &layout, triples) else {
-            continue;
-        };
-        let shifts = stack_shifts(new, &patch, &layout);
-        consider(patch);
-        if !shifts.is_empty() {
-            // Aligned again: the shifted projection matches the new frames (on the arm64
-            // upgrade pair 2 % smaller than the first patch's alignment).
-            layout.stack = shifts;
-            if let Ok(patch) = codec::exepatch::diff_aligned(old, new, &layout, triples) {
-                consider(patch);
-            }
-        }
-    }
-    let (_, patch) = best?;
     // The device holds a basis in memory besides the frame's window: as for the delta's
     // other frames with a basis, both together stay within 8 MiB.
     let basis = old.len().saturating_add(new.len()) as u64 <= BASIS_LIMIT;
     let prefix: &[u8] = if basis { old } else { &[] };
+    let mut best: Option<(usize, Vec<u8>)> = None;
+    // Considers the patches of a layout and its alignment, with and without excursions;
+    // returns the first (for its mispredictions).
+    let mut variant = |layout: &Layout, controls: &[Control]| -> Option<Vec<u8>> {
+        let mut first = None;
+        for controls in [&codec::exepatch::drop_excursions(controls), controls] {
+            let patch = codec::exepatch::diff_with(old, new, layout, controls);
+            let trial =
+                codec::zstd::compress_with_prefix(&patch, prefix, TRIAL_LEVEL, WINDOW_LOG).ok()?;
+            if best.as_ref().is_none_or(|b| trial.len() < b.0) {
+                best = Some((trial.len(), patch.clone()));
+            }
+            first.get_or_insert(patch);
+        }
+        first
+    };
+    for layout in layouts(old, new)? {
+        let Ok(controls) = codec::exepatch::align(old, new, &layout, triples) else {
+            continue;
+        };
+        let Some(first) = variant(&layout, &controls) else {
+            continue;
+        };
+        let shifts = stack_shifts(&stack_misses(new, &first, &layout));
+        let frames = relaid_ranges(&shifts);
+        if !shifts.is_empty() {
+            // Aligned again: the shifted projection matches the new frames better.
+            let shifted = Layout {
+                stack: shifts,
+                ..layout.clone()
+            };
+            if let Ok(controls) = codec::exepatch::align(old, new, &shifted, triples) {
+                variant(&shifted, &controls);
+            }
+        }
+        if !frames.is_empty() {
+            // Frame re-layouts do not change the projection, nor so the alignment.
+            variant(&Layout { frames, ..layout }, &controls);
+        }
+    }
+    let (_, patch) = best?;
     let frame = codec::zstd::compress_with_prefix(&patch, prefix, LEVEL, WINDOW_LOG).ok()?;
     Some(ExePatch {
         patch,
@@ -84,16 +101,17 @@ pub fn encode(old: &[u8], new: &[u8], triples: &[Triple]) -> Option<ExePatch> {
     })
 }
 
-/// The stack shifts (one per aarch64 code range at most) that `patch`'s differences suggest:
-/// among the SP-based loads and stores whose prediction differs from the new file only in the
-/// offset, the most common difference, if it accounts for at least [`MIN_STACK_SHIFTS`] of
-/// them, from the smallest offset it occurs at.
-fn stack_shifts(new: &[u8], patch: &[u8], layout: &Layout) -> Vec<StackShift> {
+/// SP-based offsets that `patch` mispredicts, per code range: how often the new file's offset
+/// differed from the predicted one by each amount, and the smallest predicted offset each
+/// amount occurred at. Counted are 64-bit loads and stores whose prediction differs from the
+/// new word only in the offset.
+type StackMisses = Vec<std::collections::HashMap<i64, (usize, i64)>>;
+
+fn stack_misses(new: &[u8], patch: &[u8], layout: &Layout) -> StackMisses {
+    let mut seen: StackMisses = vec![Default::default(); layout.code.len()];
     let Ok(header) = codec::exepatch::Header::read(&patch, u64::MAX) else {
-        return Vec::new();
+        return seen;
     };
-    let mut seen: Vec<std::collections::HashMap<i64, (usize, i64)>> =
-        vec![Default::default(); layout.code.len()];
     let (mut old_pos, mut new_pos, mut diff) = (0u64, 0usize, header.diff_start as usize);
     for c in &header.controls {
         for (i, range) in layout.code.iter().enumerate() {
@@ -127,17 +145,34 @@ fn stack_shifts(new: &[u8], patch: &[u8], layout: &Layout) -> Vec<StackShift> {
         new_pos += (c.add + c.copy) as usize;
         diff += c.add as usize;
     }
-    seen.iter()
+    seen
+}
+
+/// The stack shifts (one per aarch64 code range at most) that the misses suggest: the most
+/// common difference, if it accounts for at least [`MIN_STACK_MISSES`] of them, from the
+/// smallest offset it occurs at.
+fn stack_shifts(misses: &StackMisses) -> Vec<StackShift> {
+    misses
+        .iter()
         .enumerate()
         .filter_map(|(i, by)| {
             let (&by, &(count, from)) = by.iter().max_by_key(|(d, (n, _))| (*n, -**d))?;
-            (count >= MIN_STACK_SHIFTS).then_some(StackShift {
+            (count >= MIN_STACK_MISSES).then_some(StackShift {
                 range: i as u64,
                 from: from as u64,
                 by,
             })
         })
         .collect()
+}
+
+/// The aarch64 code ranges worth a frame re-layout (`codec::exepatch::frames`): those of the
+/// stack shifts. Frames that changed shape function by function leave misses of many amounts,
+/// but one of them common (−96 bytes for apt, libzstd and pcre2 on the arm64 upgrade pair,
+/// where the re-layout beats the shift); a program whose stack accesses merely moved with
+/// changed code (perl there: 76 misses of 10 amounts) is not worth the trial.
+fn relaid_ranges(shifts: &[StackShift]) -> Vec<u64> {
+    shifts.iter().map(|s| s.range).collect()
 }
 
 /// The layouts to try for a pair of ELF files (none if either is not ELF, they differ in
@@ -165,6 +200,7 @@ fn layouts(old: &[u8], new: &[u8]) -> Option<Vec<Layout>> {
                 new_loads: new_loads.clone(),
                 code: code_ranges(&old_file, isa),
                 stack: Vec::new(),
+                frames: Vec::new(),
             })
             .collect(),
     )

@@ -22,9 +22,18 @@ fn old_file() -> &'static [u8] {
     static OLD: OnceLock<Vec<u8>> = OnceLock::new();
     OLD.get_or_init(|| {
         let mut o = old();
-        // Words that look like branches and address computations in several encodings.
+        // Words that look like branches, address computations, prologues and stack accesses
+        // in several encodings.
         for i in 0..1100u32 {
-            let w = [0x9400_0000 | i, 0x9000_0000 | (i << 5), 0x0000_00E8 | (i << 8), 0xF000_F800][i as usize % 4];
+            let w = [
+                0x9400_0000 | i,
+                0x9000_0000 | (i << 5),
+                0x0000_00E8 | (i << 8),
+                0xF000_F800,
+                0xD100_03FF | ((i & 0xFFF) << 10),
+                0xA900_7BFD | ((i & 0x7F) << 15),
+                0xF900_03E0 | ((i & 0xFFF) << 10),
+            ][i as usize % 7];
             o.extend_from_slice(&w.to_le_bytes());
         }
         o
@@ -44,6 +53,7 @@ fn layout(old_len: u64, new_len: u64) -> Layout {
             .map(|(i, &isa)| CodeRange { isa, offset: i as u64 * part, len: part + 3, vaddr: 0x1_0000 + i as u64 * part })
             .collect(),
         stack: vec![exepatch::StackShift { range: 1, from: 16, by: -16 }],
+        frames: vec![1],
     }
 }
 

@@ -1,41 +1,85 @@
 //! Making an executable patch: bsdiff's alignment of old and new, the prediction it implies,
 //! and the differences from the prediction.
 
+use super::frames::Frames;
 use super::map::{AddressMap, Segment, WINDOW};
 use super::reader::predict_window;
 use super::{write_header, Control, Layout};
 use crate::bsdiff::{BsdiffError, DiffOptions, Triple};
 
 /// Makes the (uncompressed) patch that turns `old` into `new`; `layout` describes both files
-/// (their loads) and the old file's code.
+/// (their loads) and the old file's code. Excursions are dropped ([`drop_excursions`]).
 pub fn diff(old: &[u8], new: &[u8], layout: &Layout) -> Result<Vec<u8>, BsdiffError> {
     let first = crate::bsdiff::triples(old, new, &DiffOptions::default())?;
-    diff_aligned(old, new, layout, &first)
+    let controls = align(old, new, layout, &first)?;
+    Ok(diff_with(old, new, layout, &drop_excursions(&controls)))
 }
 
-/// [`diff`] with bsdiff's alignment of `old` and `new` already made ([`crate::bsdiff::triples`]
-/// with default options).
-pub fn diff_aligned(
+/// The final alignment of `old` and `new` for `layout`, from bsdiff's alignment `first`
+/// ([`crate::bsdiff::triples`] with default options): with code ranges, bsdiff's alignment of
+/// the old file's *projection* (its references re-targeted through the map of `first`,
+/// without its excursions) with the new file; without, `first` itself.
+pub fn align(
     old: &[u8],
     new: &[u8],
     layout: &Layout,
     first: &[Triple],
-) -> Result<Vec<u8>, BsdiffError> {
+) -> Result<Vec<Control>, BsdiffError> {
     let first: Vec<Control> = first.iter().map(control).collect();
-    let controls = if layout.code.is_empty() {
-        first
-    } else {
-        // Align again, the old file's references projected through the first alignment.
-        let mut projected = old.to_vec();
-        AddressMap::new(layout.clone(), &first).project(&mut projected);
-        self::controls(&projected, new)?
-    };
-    Ok(diff_with(old, new, layout, &controls))
+    if layout.code.is_empty() {
+        return Ok(first);
+    }
+    let mut projected = old.to_vec();
+    AddressMap::new(layout.clone(), &drop_excursions(&first)).project(&mut projected);
+    controls(&projected, new)
 }
 
-/// The patch with these final `controls`.
-fn diff_with(old: &[u8], new: &[u8], layout: &Layout, controls: &[Control]) -> Vec<u8> {
+/// Segments shorter than this that leave the prevailing alignment become extra bytes
+/// ([`drop_excursions`]).
+const EXCURSION_LEN: u64 = 128;
+/// How far (bytes of drift, new minus old offset) a segment must be from the one before to
+/// count as an excursion.
+const EXCURSION_DRIFT: u64 = 256;
+
+/// `controls` with their *excursions* turned into extra bytes: bsdiff's alignment jumps to a
+/// far part of the old file for a short match (an epilogue or a call sequence that many
+/// functions share) and back. Each jump costs two triples, and its segment puts a bogus piece
+/// into the address map, so references near it mispredict; as extra bytes the match is still
+/// found by the zstd frame, which has the old file as basis. On the arm64 upgrade pair this
+/// halves the triples of libapt-pkg and makes its patch 16 % smaller; but a small function
+/// that really moved is an excursion too, and some patches grow (pcre2 1 to 4 %): the
+/// generator makes the patch both ways and keeps the smaller.
+pub fn drop_excursions(controls: &[Control]) -> Vec<Control> {
+    let mut out: Vec<Control> = Vec::with_capacity(controls.len());
+    let (mut old_pos, mut new_pos) = (0i64, 0i64);
+    // The drift of the last segment kept.
+    let mut drift: Option<i64> = None;
+    for c in controls {
+        let here = new_pos.wrapping_sub(old_pos);
+        let far = drift.is_some_and(|d| d.wrapping_sub(here).unsigned_abs() > EXCURSION_DRIFT);
+        match out.last_mut() {
+            Some(last) if c.add > 0 && c.add < EXCURSION_LEN && far => {
+                last.copy += c.add + c.copy;
+                last.seek = last.seek.wrapping_add(c.add as i64).wrapping_add(c.seek);
+            }
+            _ => {
+                out.push(*c);
+                if c.add > 0 {
+                    drift = Some(here);
+                }
+            }
+        }
+        old_pos = old_pos.wrapping_add(c.add as i64).wrapping_add(c.seek);
+        new_pos = new_pos.wrapping_add((c.add + c.copy) as i64);
+    }
+    out
+}
+
+/// The patch with these final `controls` (from [`align`], with or without
+/// [`drop_excursions`]).
+pub fn diff_with(old: &[u8], new: &[u8], layout: &Layout, controls: &[Control]) -> Vec<u8> {
     let map = AddressMap::new(layout.clone(), controls);
+    let mut frames = Frames::new(layout);
     let mut out = Vec::with_capacity(new.len() / 4);
     write_header(new.len() as u64, layout, controls, &mut out);
     let (mut old_pos, mut new_pos) = (0u64, 0usize);
@@ -55,12 +99,22 @@ fn diff_with(old: &[u8], new: &[u8], layout: &Layout, controls: &[Control]) -> V
             // Reading a slice cannot fail.
             let _ = predict_window(&map, &old, place, w);
             let target = &new[new_pos..new_pos + n];
-            out.extend(target.iter().zip(w.iter()).map(|(t, p)| t.wrapping_sub(*p)));
+            match &mut frames {
+                Some(frames) => frames.settle(w, old_pos, |i, b| {
+                    out.push(target[i].wrapping_sub(*b));
+                    *b = target[i];
+                }),
+                None => out.extend(target.iter().zip(w.iter()).map(|(t, p)| t.wrapping_sub(*p))),
+            }
             old_pos = old_pos.wrapping_add(n as u64);
             new_pos += n;
             left -= n;
         }
-        extra.extend_from_slice(&new[new_pos..new_pos + c.copy as usize]);
+        let copied = &new[new_pos..new_pos + c.copy as usize];
+        if let Some(frames) = &mut frames {
+            frames.observe(copied);
+        }
+        extra.extend_from_slice(copied);
         new_pos += c.copy as usize;
         old_pos = old_pos.wrapping_add(c.seek as u64);
     }
@@ -129,6 +183,7 @@ mod tests {
                 vaddr: 0x10000,
             }],
             stack: Vec::new(),
+            frames: Vec::new(),
         }
     }
 
@@ -171,6 +226,87 @@ mod tests {
         let nonzero = |p: &[u8]| p.iter().filter(|&&b| b != 0).count();
         assert!(nonzero(&plain) > 3000, "{}", nonzero(&plain));
         assert!(nonzero(&shifted) < 100, "{}", nonzero(&shifted));
+    }
+
+    /// aarch64 functions with 32 bytes of saved registers and locals above them (`old`), or
+    /// below them (`new`: the layout of GCC's CVE-2023-4039 fix), frames of 64 to 176 bytes;
+    /// between the stack accesses code that stays.
+    fn frames(relaid: bool) -> Vec<u8> {
+        let mut code = Vec::new();
+        let mut put = |w: u32| code.extend_from_slice(&w.to_le_bytes());
+        for i in 0..1000u32 {
+            let (f, s) = (64 + 16 * (i % 8), 32);
+            let l = f - s;
+            let (local, saved) = if relaid { (0, l) } else { (s, 0) };
+            let filler = |put: &mut dyn FnMut(u32), k: u32| {
+                for j in 0..6 {
+                    // movz x(j), #(i * 7 + k + j); eor x(j), x(j), x(j + 1)
+                    put(0xD280_0000 | ((i * 7 + k + j) & 0xFFFF) << 5 | j);
+                    put(0xCA00_0000 | ((j + 1) << 16) | (j << 5) | j);
+                }
+            };
+            if relaid {
+                put(0xD100_03FF | (f << 10)); // sub sp, sp, #f
+                put(0xA900_7BFD | ((l / 8) << 15)); // stp x29, x30, [sp, #l]
+                put(0x9100_03FD | (l << 10)); // add x29, sp, #l
+            } else {
+                put(0xA980_7BFD | (((f / 8).wrapping_neg() & 0x7F) << 15)); // stp x29, x30, [sp, #-f]!
+                put(0x9100_03FD); // mov x29, sp
+            }
+            put(0xA900_53F3 | (((saved + 16) / 8) << 15)); // stp x19, x20, [sp, #saved + 16]
+            filler(&mut put, 0);
+            put(0xF900_03E0 | (((local + 8) / 8) << 10)); // str x0, [sp, #local + 8]
+            filler(&mut put, 100);
+            put(0xF940_03E1 | (((local + l - 8) / 8) << 10)); // ldr x1, [sp, #local + l - 8]
+            filler(&mut put, 200);
+            put(0x9100_03E2 | ((local + 16) << 10)); // add x2, sp, #local + 16
+            filler(&mut put, 300);
+            put(0xA940_53F3 | (((saved + 16) / 8) << 15)); // ldp x19, x20, [sp, #saved + 16]
+            if relaid {
+                put(0xA940_7BFD | ((l / 8) << 15)); // ldp x29, x30, [sp, #l]
+                put(0x9100_03FF | (f << 10)); // add sp, sp, #f
+            } else {
+                put(0xA8C0_7BFD | ((f / 8) << 15)); // ldp x29, x30, [sp], #f
+            }
+            put(0xD65F_03C0); // ret
+        }
+        code
+    }
+
+    #[test]
+    fn frames_that_changed_layout_are_relaid_from_the_new_prologues() {
+        let (old, new) = (frames(false), frames(true));
+        let mut layout = layout(&old, &new);
+        let plain = diff(&old, &new, &layout).unwrap();
+        layout.frames = vec![0];
+        let relaid = diff(&old, &new, &layout).unwrap();
+        assert_eq!(apply(&relaid, &old, new.len() as u64), new);
+        // Nonzero diff bytes (the inserted prologue and epilogue words are extra bytes).
+        let nonzero = |p: &[u8]| {
+            let h = crate::exepatch::Header::read(&p, u64::MAX).unwrap();
+            let diff = &p[h.diff_start as usize..h.extra_start as usize];
+            diff.iter().filter(|&&b| b != 0).count()
+        };
+        // The stack words of every function change (7,500 diff bytes); with the re-layout a
+        // byte per function is left (1,000).
+        assert!(nonzero(&plain) > 6000, "{}", nonzero(&plain));
+        assert!(
+            nonzero(&relaid) < nonzero(&plain) / 4,
+            "{} {}",
+            nonzero(&relaid),
+            nonzero(&plain)
+        );
+    }
+
+    #[test]
+    fn excursions_become_extra_bytes_and_positions_are_kept() {
+        let c = |add, copy, seek| Control { add, copy, seek };
+        // 100 bytes in place, 20 matched 5000 bytes further in the old file, back, 50 more.
+        let controls = [c(100, 0, 5000), c(20, 0, -5000), c(50, 0, 0)];
+        assert_eq!(drop_excursions(&controls), [c(100, 20, 20), c(50, 0, 0)]);
+        // A long segment or a small shift is no excursion.
+        let kept = [c(100, 0, 0), c(50, 4, -4), c(50, 0, 5000), c(500, 0, 0)];
+        assert_eq!(drop_excursions(&kept), kept);
     }
 
     #[test]

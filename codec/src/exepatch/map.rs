@@ -428,6 +428,7 @@ mod tests {
             ],
             code: vec![],
             stack: vec![],
+            frames: vec![],
         };
         // Old [0, 0x40) stays, 16 new bytes, then old [0x40, 0x180) moved by 0x10.
         let controls = [
@@ -463,6 +464,7 @@ mod tests {
                 vaddr: 0x1000,
             }],
             stack: Vec::new(),
+            frames: Vec::new(),
         };
         let controls = [
             Control {

@@ -1,4 +1,4 @@
-//! Executable patches (`DGEXEP01`): a bsdiff-style patch of a rebuilt executable whose diff
+//! Executable patches (`DGEXEP02`): a bsdiff-style patch of a rebuilt executable whose diff
 //! bytes are taken against a *prediction* of the new file instead of the old bytes.
 //!
 //! A rebuilt program differs from its old version mostly in references: every call, branch and
@@ -15,13 +15,15 @@
 //! delta stores the patch compressed):
 //!
 //! ```text
-//! "DGEXEP01"
+//! "DGEXEP02"
 //! new size
 //! old loads:   count, then per load: file offset, address, file size, memory size
 //! new loads:   the same for the new file
 //! code ranges: count, then per range: kind (1 x86-64, 2 aarch64, 3 ARM, 4 Thumb-2, 5-8
 //!              data, see [`Isa`]), old file offset, length, address of its first byte
 //! stack shifts: count, then per shift: code range index, threshold, amount (zigzag)
+//! frames:      count, then per entry: index of an aarch64 code range whose stack frames
+//!              are re-laid (see [`frames`])
 //! controls:    count, then per triple: add length, copy length, seek (zigzag-encoded)
 //! diff bytes:  (sum of add lengths) bytes, added to the prediction
 //! extra bytes: (sum of copy lengths) bytes, copied
@@ -32,6 +34,7 @@
 //! position moves by `add + seek`. Old bytes outside the old file read as zero. See
 //! [`map`] for the prediction, in the words the format defines it.
 
+pub mod frames;
 pub mod map;
 pub mod reader;
 
@@ -42,14 +45,15 @@ pub use map::{AddressMap, Isa, Load, Segment};
 pub use reader::ExePatchReader;
 
 #[cfg(feature = "bsdiff-encoder")]
-pub use encode::{diff, diff_aligned};
+pub use encode::{align, diff, diff_with, drop_excursions};
 
 use std::io;
 
 use crate::bsdiff::ReadAt;
 
-/// The 8 bytes every patch starts with.
-pub const MAGIC: &[u8; 8] = b"DGEXEP01";
+/// The 8 bytes every patch starts with (`DGEXEP01`, the first form without frame
+/// re-layouts, was never released and is not read).
+pub const MAGIC: &[u8; 8] = b"DGEXEP02";
 /// At most this many loads per file and code ranges per patch (ELF files have a handful of
 /// each; the limit bounds what a hostile patch can make the applier hold).
 pub const MAX_TABLE: u64 = 4096;
@@ -71,6 +75,9 @@ pub struct Layout {
     pub code: Vec<CodeRange>,
     /// Stack offsets to shift in aarch64 code ranges (by index into `code`).
     pub stack: Vec<StackShift>,
+    /// aarch64 code ranges (by index into `code`) whose stack frames are re-laid as the new
+    /// file's prologues show ([`frames`]).
+    pub frames: Vec<u64>,
 }
 
 /// In aarch64 code range `range`, every stack offset of at least `from` bytes moves by `by`
@@ -94,7 +101,7 @@ pub struct Control {
 /// What is wrong with a patch.
 #[derive(Debug, thiserror::Error)]
 pub enum ExePatchError {
-    #[error("executable patch does not start with DGEXEP01")]
+    #[error("executable patch does not start with DGEXEP02")]
     BadMagic,
     #[error("executable patch is truncated or corrupt at byte {at}: {what}")]
     Corrupt { at: u64, what: String },
@@ -142,6 +149,7 @@ impl Header {
         read_loads(&mut r)?;
         read_code(&mut r)?;
         read_stack(&mut r)?;
+        read_frames(&mut r)?;
         r.varint("control count")
     }
 
@@ -160,6 +168,7 @@ impl Header {
         let new_loads = read_loads(&mut r)?;
         let code = read_code(&mut r)?;
         let stack = read_stack(&mut r)?;
+        let frames = read_frames(&mut r)?;
         let controls = read_controls(&mut r, max_controls)?;
         let diff_start = r.pos;
         let (add, copy) = totals(&controls, &r)?;
@@ -179,6 +188,7 @@ impl Header {
                 new_loads,
                 code,
                 stack,
+                frames,
             },
             controls,
             diff_start,
@@ -228,6 +238,11 @@ fn read_stack(r: &mut VarReader) -> Result<Vec<StackShift>, ExePatchError> {
             })
         })
         .collect()
+}
+
+fn read_frames(r: &mut VarReader) -> Result<Vec<u64>, ExePatchError> {
+    let n = r.count("frame re-layouts")?;
+    (0..n).map(|_| r.varint("frame re-layout range")).collect()
 }
 
 fn read_controls(r: &mut VarReader, max: u64) -> Result<Vec<Control>, ExePatchError> {
@@ -282,6 +297,10 @@ pub fn write_header(new_size: u64, layout: &Layout, controls: &[Control], out: &
         put_varint(out, s.range);
         put_varint(out, s.from);
         put_varint(out, zigzag(s.by));
+    }
+    put_varint(out, layout.frames.len() as u64);
+    for &range in &layout.frames {
+        put_varint(out, range);
     }
     put_varint(out, controls.len() as u64);
     for c in controls {
@@ -408,6 +427,7 @@ mod tests {
                 from: 96,
                 by: -96,
             }],
+            frames: vec![0],
         };
         let controls = [
             Control {

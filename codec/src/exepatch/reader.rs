@@ -4,9 +4,11 @@
 //! Memory: the control triples and the map built from them (at most [`MEMORY_PER_CONTROL`]
 //! bytes per triple; the caller bounds the count, see [`ExePatchReader::memory`] and
 //! [`super::Header::control_count`]), one prediction window and the references found in it.
+//! With frame re-layouts ([`super::frames`]) every byte produced is also observed, in order.
 
 use std::io::{self, Read};
 
+use super::frames::Frames;
 use super::map::{AddressMap, Segment, WINDOW};
 use super::{Control, ExePatchError, Header};
 use crate::bsdiff::ReadAt;
@@ -22,6 +24,8 @@ pub struct ExePatchReader<P: ReadAt, O: ReadAt> {
     patch: P,
     old: O,
     map: AddressMap,
+    /// Frame re-layouts, when the patch has any: they observe every byte produced.
+    frames: Option<Frames>,
     controls: Vec<Control>,
     next: usize,
     add_left: u64,
@@ -60,11 +64,13 @@ impl<P: ReadAt, O: ReadAt> ExePatchReader<P, O> {
                 expected: expected_new_size,
             });
         }
+        let frames = Frames::new(&header.layout);
         let map = AddressMap::new(header.layout, &header.controls);
         Ok(ExePatchReader {
             patch,
             old,
             map,
+            frames,
             controls: header.controls,
             next: 0,
             add_left: 0,
@@ -95,8 +101,16 @@ impl<P: ReadAt, O: ReadAt> ExePatchReader<P, O> {
         self.patch
             .read_exact_at(self.diff_pos, &mut self.diff)
             .map_err(|e| read_error("executable patch", e))?;
-        for (w, d) in self.window.iter_mut().zip(&self.diff) {
-            *w = w.wrapping_add(*d);
+        let diff = &self.diff;
+        match &mut self.frames {
+            Some(frames) => frames.settle(&mut self.window, self.old_pos, |i, b| {
+                *b = b.wrapping_add(diff[i]);
+            }),
+            None => {
+                for (w, d) in self.window.iter_mut().zip(diff) {
+                    *w = w.wrapping_add(*d);
+                }
+            }
         }
         self.diff_pos += n as u64;
         self.old_pos = self.old_pos.wrapping_add(n as u64);
@@ -179,6 +193,9 @@ impl<P: ReadAt, O: ReadAt> Read for ExePatchReader<P, O> {
                 self.patch
                     .read_exact_at(self.extra_pos, &mut buf[..n])
                     .map_err(|e| read_error("executable patch", e))?;
+                if let Some(frames) = &mut self.frames {
+                    frames.observe(&buf[..n]);
+                }
                 self.extra_pos += n as u64;
                 self.copy_left -= n as u64;
                 self.new_pos += n as u64;

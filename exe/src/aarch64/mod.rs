@@ -9,8 +9,13 @@
 //!
 //! Covered: B, BL (imm26); B.cond, CBZ/CBNZ, LDR/LDRSW/PRFM literal (imm19); TBZ/TBNZ (imm14);
 //! ADR (imm21); ADRP with ADD (64-bit, immediate) or an unsigned-offset LDR/STR partner.
+//!
+//! Stack offsets are no references, but a rebuild can move them too: [`shift_stack_offset`]
+//! moves them all by one amount, [`frames`] function by function as the new prologues show.
 
 use crate::{Isa, Ref};
+
+pub mod frames;
 
 /// The aarch64 instruction set (A64).
 pub struct Aarch64;
@@ -261,20 +266,11 @@ pub fn shift_stack_offset(w: u32, from: u64, by: i64) -> Option<u32> {
     }
     let (offset, scale, field, bits) = if let Some((offset, scale)) = stack_load_store(w) {
         (offset, scale, 10, 12)
-    } else if w & 0x3B80_0000 == 0x2900_0000 {
-        // LDP/STP (signed offset); opc gives the register size.
-        let opc = w >> 30;
-        let vector = w & (1 << 26) != 0;
-        let scale = if vector { 2 + opc } else { 2 + (opc >> 1) };
+    } else if let Some(scale) = pair_scale(w, 0x2900_0000) {
+        // LDP/STP (signed offset).
         (sext((w >> 15) & 0x7F, 7) << scale, scale, 15, 7)
-    } else if w & 0x3A80_0000 == 0x2880_0000 {
+    } else if let Some(scale) = pair_scale(w, 0x2880_0000).or_else(|| pair_scale(w, 0x2980_0000)) {
         // LDP/STP with pre- or post-index: frames allocated and freed; the amount moves.
-        let opc = w >> 30;
-        let scale = if w & (1 << 26) != 0 {
-            2 + opc
-        } else {
-            2 + (opc >> 1)
-        };
         let value = sext((w >> 15) & 0x7F, 7) << scale;
         let shifted = away(value, from, by)?;
         if shifted & ((1 << scale) - 1) != 0 || !fits(shifted >> scale, 7) {
@@ -304,6 +300,21 @@ pub fn shift_stack_offset(w: u32, from: u64, by: i64) -> Option<u32> {
         scaled <= mask as i64
     };
     fits.then(|| (w & !(mask << field)) | ((scaled as u32 & mask) << field))
+}
+
+/// If `w` is an LDP/STP of the addressing form `form` (bits 23..25 and 27..29: `0x2900_0000`
+/// signed offset, `0x2880_0000` post-index, `0x2980_0000` pre-index), log2 of the size of one
+/// register (opc gives it: 4 or 8 bytes, or 4 to 16 for vector registers).
+fn pair_scale(w: u32, form: u32) -> Option<u32> {
+    if w & 0x3B80_0000 != form {
+        return None;
+    }
+    let opc = w >> 30;
+    Some(if w & (1 << 26) != 0 {
+        2 + opc
+    } else {
+        2 + (opc >> 1)
+    })
 }
 
 /// If `w` is a load or store with an unsigned offset from SP (`ldr x0, [sp, #16]`), the
