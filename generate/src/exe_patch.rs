@@ -42,9 +42,9 @@ pub struct ExePatch {
 
 /// The smallest executable patch from `old` to `new`, if both are ELF files of an instruction
 /// set `exe` knows. Variants: for 32-bit ARM both ARM and Thumb-2 decoding (stripped files do
-/// not say which their code uses); for aarch64 also a stack shift ([`stack_shifts`]) and frame
-/// re-layouts ([`relaid_ranges`]) when the first patch mispredicts many stack offsets; each
-/// with and without the alignment's excursions (`codec::exepatch::drop_excursions`). They are
+/// not say which their code uses); for aarch64, when the first patch mispredicts many stack
+/// offsets, also frame re-layouts ([`relaid_ranges`]) and, where those do not beat the first
+/// patch, a stack shift ([`stack_shifts`]); each with and without the alignment's excursions (`codec::exepatch::drop_excursions`). They are
 /// compared at [`TRIAL_LEVEL`] (with the basis the frame gets); the winner's frame is made at
 /// [`LEVEL`]. `triples` is bsdiff's alignment of the two.
 pub fn encode(old: &[u8], new: &[u8], triples: &[Triple]) -> Option<ExePatch> {
@@ -54,42 +54,49 @@ pub fn encode(old: &[u8], new: &[u8], triples: &[Triple]) -> Option<ExePatch> {
     let prefix: &[u8] = if basis { old } else { &[] };
     let mut best: Option<(usize, Vec<u8>)> = None;
     // Considers the patches of a layout and its alignment, with and without excursions;
-    // returns the first (for its mispredictions).
-    let mut variant = |layout: &Layout, controls: &[Control]| -> Option<Vec<u8>> {
-        let mut first = None;
+    // returns the smaller trial size and the first patch (for its mispredictions).
+    let mut variant = |layout: &Layout, controls: &[Control]| -> Option<(usize, Vec<u8>)> {
+        let (mut smallest, mut first) = (usize::MAX, None);
         for controls in [&codec::exepatch::drop_excursions(controls), controls] {
             let patch = codec::exepatch::diff_with(old, new, layout, controls);
             let trial =
                 codec::zstd::compress_with_prefix(&patch, prefix, TRIAL_LEVEL, WINDOW_LOG).ok()?;
+            smallest = smallest.min(trial.len());
             if best.as_ref().is_none_or(|b| trial.len() < b.0) {
                 best = Some((trial.len(), patch.clone()));
             }
             first.get_or_insert(patch);
         }
-        first
+        Some((smallest, first?))
     };
     for layout in layouts(old, new)? {
         let Ok(controls) = codec::exepatch::align(old, new, &layout, triples) else {
             continue;
         };
-        let Some(first) = variant(&layout, &controls) else {
+        let Some((plain, first)) = variant(&layout, &controls) else {
             continue;
         };
         let shifts = stack_shifts(&stack_misses(new, &first, &layout));
-        let frames = relaid_ranges(&shifts);
-        if !shifts.is_empty() {
-            // Aligned again: the shifted projection matches the new frames better.
+        let relaid = Layout {
+            frames: relaid_ranges(&shifts),
+            ..layout.clone()
+        };
+        // Frame re-layouts do not change the projection, nor so the alignment.
+        let frames = if relaid.frames.is_empty() {
+            None
+        } else {
+            variant(&relaid, &controls).map(|v| v.0)
+        };
+        // A stack shift, the cruder model, only where re-layouts do not help (aligned again:
+        // the shifted projection matches the new frames better).
+        if !shifts.is_empty() && frames.is_none_or(|f| f >= plain) {
             let shifted = Layout {
                 stack: shifts,
-                ..layout.clone()
+                ..layout
             };
             if let Ok(controls) = codec::exepatch::align(old, new, &shifted, triples) {
                 variant(&shifted, &controls);
             }
-        }
-        if !frames.is_empty() {
-            // Frame re-layouts do not change the projection, nor so the alignment.
-            variant(&Layout { frames, ..layout }, &controls);
         }
     }
     let (_, patch) = best?;

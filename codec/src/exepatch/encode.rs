@@ -76,7 +76,7 @@ pub fn drop_excursions(controls: &[Control]) -> Vec<Control> {
 }
 
 /// The patch with these final `controls` (from [`align`], with or without
-/// [`drop_excursions`]).
+/// [`drop_excursions`]; they must make exactly `new.len()` bytes, as those do).
 pub fn diff_with(old: &[u8], new: &[u8], layout: &Layout, controls: &[Control]) -> Vec<u8> {
     let map = AddressMap::new(layout.clone(), controls);
     let mut frames = Frames::new(layout);
