@@ -8,9 +8,11 @@
 //!   at a new offset divisible by 4 goes to `FrameLayout::observe` once its last byte is known.
 //! - In a window of an add part, a word at a new offset divisible by 4, wholly inside the
 //!   window, whose old offset lies in a listed aarch64 range (aligned to 4 from the range
-//!   start, wholly inside it), is replaced, after the references are re-targeted and before
-//!   its diff bytes are added, by `FrameLayout::relayout` of it, with the layout as observed
-//!   up to (not including) that word.
+//!   start, wholly inside it), goes to `FrameLayout::observe_old` (as a word of the old code)
+//!   and is replaced, after the references are re-targeted and before its diff bytes are
+//!   added, by `FrameLayout::relayout` of it, with the layout as observed up to (not
+//!   including) that word; once the word of the new file is known, `FrameLayout::correct`
+//!   learns from the prediction before and after the re-layout and the new word.
 
 use exe::aarch64::frames::FrameLayout;
 
