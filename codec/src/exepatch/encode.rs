@@ -59,7 +59,7 @@ pub fn drop_excursions(controls: &[Control]) -> Vec<Control> {
         let far = drift.is_some_and(|d| d.wrapping_sub(here).unsigned_abs() > EXCURSION_DRIFT);
         match out.last_mut() {
             Some(last) if c.add > 0 && c.add < EXCURSION_LEN && far => {
-                last.copy += c.add + c.copy;
+                last.copy = last.copy.saturating_add(c.add).saturating_add(c.copy);
                 last.seek = last.seek.wrapping_add(c.add as i64).wrapping_add(c.seek);
             }
             _ => {

@@ -87,7 +87,7 @@ impl FrameLayout {
             };
         } else if let (Some(f), Some(l)) = (self.pending, frame_record_at(w)) {
             self.locals = Some(l);
-            self.saved = Some(f - l);
+            self.saved = Some(f.saturating_sub(l));
             self.pending = None;
         }
         self.after_alloc = alloc.is_some();
@@ -134,7 +134,7 @@ impl FrameLayout {
     fn allocated(&mut self, n: i64) {
         if self.after_alloc {
             if let (Some(v), _) | (None, Some(v)) = (&mut self.pending, &mut self.locals) {
-                *v += n;
+                *v = v.saturating_add(n);
                 return;
             }
         }
@@ -162,10 +162,11 @@ impl FrameLayout {
         }
         let (saved, locals) = (self.saved?, self.locals?);
         let below = self.old_record;
-        let moved = if (below..below + saved).contains(&o) {
-            o - below + locals
-        } else if (below.max(saved)..saved + locals).contains(&o) {
-            o - saved
+        // Saturating: the values come from untrusted words.
+        let moved = if (below..below.saturating_add(saved)).contains(&o) {
+            o.saturating_sub(below).saturating_add(locals)
+        } else if (below.max(saved)..saved.saturating_add(locals)).contains(&o) {
+            o.saturating_sub(saved)
         } else {
             return None;
         };
@@ -315,6 +316,19 @@ mod tests {
         let mut f = f;
         f.observe(0xA90B_7BFD);
         assert_eq!(f.relayout(0xA901_53F3), Some(0xA90C_53F3));
+    }
+
+    #[test]
+    fn hostile_sizes_saturate() {
+        // movz x13, #0x7fff, lsl #48; stp x29, x30, [sp, #-96]!; then sub sp, sp, x13 many
+        // times: the locals saturate instead of overflowing.
+        let mut words = vec![0xD2EF_FFED, 0xA9BA_7BFD];
+        words.extend([0xCB2D_63FF; 64]);
+        let f = learned(&words);
+        // A local still moves down past the saved registers; a saved register's new place
+        // cannot be encoded.
+        assert_eq!(f.relayout(0xF900_F7E3), Some(0xF900_C7E3));
+        assert_eq!(f.relayout(0xA941_53F3), None);
     }
 
     #[test]
