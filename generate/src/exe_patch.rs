@@ -44,68 +44,113 @@ pub struct ExePatch {
 /// set `exe` knows. Variants: for 32-bit ARM both ARM and Thumb-2 decoding (stripped files do
 /// not say which their code uses); for aarch64, when the first patch mispredicts many stack
 /// offsets, also frame re-layouts ([`relaid_ranges`]) and, where those do not beat the first
-/// patch, a stack shift ([`stack_shifts`]); each with and without the alignment's excursions (`codec::exepatch::drop_excursions`). They are
-/// compared at [`TRIAL_LEVEL`] (with the basis the frame gets); the winner's frame is made at
-/// [`LEVEL`]. `triples` is bsdiff's alignment of the two.
+/// patch, a stack shift ([`stack_shifts`]); each with and without the alignment's excursions
+/// (`codec::exepatch::drop_excursions`, where it drops any). They are compared at
+/// [`TRIAL_LEVEL`] (with the basis the frame gets); the winner's frame is made at [`LEVEL`].
+/// `triples` is bsdiff's alignment of the two.
 pub fn encode(old: &[u8], new: &[u8], triples: &[Triple]) -> Option<ExePatch> {
     // The device holds a basis in memory besides the frame's window: as for the delta's
     // other frames with a basis, both together stay within 8 MiB.
     let basis = old.len().saturating_add(new.len()) as u64 <= BASIS_LIMIT;
     let prefix: &[u8] = if basis { old } else { &[] };
-    let mut best: Option<(usize, Vec<u8>)> = None;
-    // Considers the patches of a layout and its alignment, with and without excursions;
-    // returns the smaller trial size and the first patch (for its mispredictions).
-    let mut variant = |layout: &Layout, controls: &[Control]| -> Option<(usize, Vec<u8>)> {
-        let (mut smallest, mut first) = (usize::MAX, None);
-        for controls in [&codec::exepatch::drop_excursions(controls), controls] {
-            let patch = codec::exepatch::diff_with(old, new, layout, controls);
-            let trial =
-                codec::zstd::compress_with_prefix(&patch, prefix, TRIAL_LEVEL, WINDOW_LOG).ok()?;
-            smallest = smallest.min(trial.len());
-            if best.as_ref().is_none_or(|b| trial.len() < b.0) {
-                best = Some((trial.len(), patch.clone()));
-            }
-            first.get_or_insert(patch);
-        }
-        Some((smallest, first?))
-    };
+    let mut smallest = Smallest { prefix, best: None };
     for layout in layouts(old, new)? {
         let Ok(controls) = codec::exepatch::align(old, new, &layout, triples) else {
             continue;
         };
-        let Some((plain, first)) = variant(&layout, &controls) else {
-            continue;
-        };
+        let first = smallest.offer_layout(old, new, &layout, &controls);
         let shifts = stack_shifts(&stack_misses(new, &first, &layout));
         let relaid = Layout {
             frames: relaid_ranges(&shifts),
             ..layout.clone()
         };
-        // Frame re-layouts do not change the projection, nor so the alignment.
-        let frames = if relaid.frames.is_empty() {
-            None
-        } else {
-            variant(&relaid, &controls).map(|v| v.0)
-        };
-        // A stack shift, the cruder model, only where re-layouts do not help (aligned again:
+        if !relaid.frames.is_empty() {
+            // Frame re-layouts do not change the projection, nor so the alignment.
+            smallest.offer_layout(old, new, &relaid, &controls);
+        }
+        // A stack shift, the cruder model, only where re-layouts did not win (aligned again:
         // the shifted projection matches the new frames better).
-        if !shifts.is_empty() && frames.is_none_or(|f| f >= plain) {
+        if !shifts.is_empty() && !smallest.best.as_ref().is_some_and(|b| b.relaid) {
             let shifted = Layout {
                 stack: shifts,
                 ..layout
             };
             if let Ok(controls) = codec::exepatch::align(old, new, &shifted, triples) {
-                variant(&shifted, &controls);
+                smallest.offer_layout(old, new, &shifted, &controls);
             }
         }
     }
-    let (_, patch) = best?;
+    let patch = smallest.best?.patch;
     let frame = codec::zstd::compress_with_prefix(&patch, prefix, LEVEL, WINDOW_LOG).ok()?;
     Some(ExePatch {
         patch,
         frame,
         basis,
     })
+}
+
+/// The smallest patch offered so far. Patches are compared by their size at [`TRIAL_LEVEL`]
+/// with `prefix` as basis, taken only once a second patch is offered: a file with one
+/// candidate needs no trial.
+struct Smallest<'a> {
+    prefix: &'a [u8],
+    best: Option<Candidate>,
+}
+
+struct Candidate {
+    patch: Vec<u8>,
+    /// Its trial size, once taken.
+    size: Option<usize>,
+    /// Whether it re-lays frames.
+    relaid: bool,
+}
+
+impl Smallest<'_> {
+    /// Offers the patches of `layout` and its alignment `controls`, with and without
+    /// excursions; returns the first (for its mispredictions).
+    fn offer_layout(
+        &mut self,
+        old: &[u8],
+        new: &[u8],
+        layout: &Layout,
+        controls: &[Control],
+    ) -> Vec<u8> {
+        let relaid = !layout.frames.is_empty();
+        let dropped = codec::exepatch::drop_excursions(controls);
+        let first = codec::exepatch::diff_with(old, new, layout, &dropped);
+        self.offer(first.clone(), relaid);
+        if dropped.len() != controls.len() {
+            self.offer(
+                codec::exepatch::diff_with(old, new, layout, controls),
+                relaid,
+            );
+        }
+        first
+    }
+
+    fn offer(&mut self, patch: Vec<u8>, relaid: bool) {
+        let trial = |patch: &[u8]| {
+            codec::zstd::compress_with_prefix(patch, self.prefix, TRIAL_LEVEL, WINDOW_LOG)
+                .map_or(usize::MAX, |f| f.len())
+        };
+        let Some(best) = &mut self.best else {
+            self.best = Some(Candidate {
+                patch,
+                size: None,
+                relaid,
+            });
+            return;
+        };
+        let best_size = *best.size.get_or_insert_with(|| trial(&best.patch));
+        let size = trial(&patch);
+        if size < best_size {
+            *best = Candidate {
+                patch,
+                size: Some(size),
+                relaid,
+            };
+        }
+    }
 }
 
 /// SP-based offsets that `patch` mispredicts, per code range: how often the new file's offset
