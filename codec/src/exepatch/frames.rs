@@ -31,13 +31,15 @@ pub struct Frames {
 impl Frames {
     /// The frame state for `layout`'s re-laid ranges; `None` when it lists none.
     pub fn new(layout: &Layout) -> Option<Frames> {
-        let ranges: Vec<(u64, u64)> = layout
+        let mut ranges: Vec<(u64, u64)> = layout
             .frames
             .iter()
             .filter_map(|&i| layout.code.get(usize::try_from(i).ok()?))
             .filter(|r| r.isa == super::Isa::Aarch64)
             .map(|r| (r.offset, r.offset.saturating_add(r.len)))
             .collect();
+        ranges.sort_unstable();
+        ranges.dedup();
         (!ranges.is_empty()).then(|| Frames {
             ranges,
             layout: FrameLayout::default(),

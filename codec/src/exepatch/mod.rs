@@ -57,6 +57,10 @@ pub const MAGIC: &[u8; 8] = b"DGEXEP02";
 /// At most this many loads per file and code ranges per patch (ELF files have a handful of
 /// each; the limit bounds what a hostile patch can make the applier hold).
 pub const MAX_TABLE: u64 = 4096;
+/// At most this many stack shifts and frame re-layouts each (the generator writes one per
+/// aarch64 range at most; each is applied to every word of its range, so the limit bounds the
+/// work a hostile patch can ask for).
+pub const MAX_STACK_RULES: u64 = 64;
 
 /// One code range of the old file: where it is, its address, its instruction set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,7 +232,7 @@ fn read_code(r: &mut VarReader) -> Result<Vec<CodeRange>, ExePatchError> {
 }
 
 fn read_stack(r: &mut VarReader) -> Result<Vec<StackShift>, ExePatchError> {
-    let n = r.count("stack shifts")?;
+    let n = r.count_at_most("stack shifts", MAX_STACK_RULES)?;
     (0..n)
         .map(|_| {
             Ok(StackShift {
@@ -241,7 +245,7 @@ fn read_stack(r: &mut VarReader) -> Result<Vec<StackShift>, ExePatchError> {
 }
 
 fn read_frames(r: &mut VarReader) -> Result<Vec<u64>, ExePatchError> {
-    let n = r.count("frame re-layouts")?;
+    let n = r.count_at_most("frame re-layouts", MAX_STACK_RULES)?;
     (0..n).map(|_| r.varint("frame re-layout range")).collect()
 }
 
@@ -394,9 +398,13 @@ impl<'p> VarReader<'p> {
     }
 
     fn count(&mut self, what: &str) -> Result<u64, ExePatchError> {
+        self.count_at_most(what, MAX_TABLE)
+    }
+
+    fn count_at_most(&mut self, what: &str, max: u64) -> Result<u64, ExePatchError> {
         let n = self.varint(what)?;
-        if n > MAX_TABLE {
-            return Err(self.corrupt(format!("{n} {what}, more than {MAX_TABLE}")));
+        if n > max {
+            return Err(self.corrupt(format!("{n} {what}, more than {max}")));
         }
         Ok(n)
     }
@@ -453,5 +461,15 @@ mod tests {
             Header::read(&&out[..out.len() - 1], 10).is_err(),
             "truncated"
         );
+        // Every frame re-layout applies to every word of its range: their number is bounded.
+        let many = Layout {
+            frames: vec![0; MAX_STACK_RULES as usize + 1],
+            ..layout
+        };
+        let mut out = Vec::new();
+        write_header(15, &many, &controls, &mut out);
+        out.extend_from_slice(&[0; 15]);
+        let err = Header::read(&&out[..], 10).unwrap_err().to_string();
+        assert!(err.contains("65 frame re-layouts, more than 64"), "{err}");
     }
 }
