@@ -291,10 +291,13 @@ const POINTER_SECTIONS: &[&str] = &[
     ".symtab",
 ];
 
-/// The file's code sections as ranges of `isa`, and its tables of references as data ranges.
+/// The file's code sections as ranges of `isa`, and its tables of references as data ranges,
+/// in file order; a section overlapping the one before is left out (the patch format allows
+/// no overlaps).
 fn code_ranges(file: &object::File, isa: Isa) -> Vec<CodeRange> {
     let pointers = if file.is_64() { Isa::Abs64 } else { Isa::Abs32 };
-    file.sections()
+    let mut ranges: Vec<CodeRange> = file
+        .sections()
         .filter_map(|s| {
             let name = s.name().ok()?;
             let isa = if s.kind() == SectionKind::Text {
@@ -316,5 +319,15 @@ fn code_ranges(file: &object::File, isa: Isa) -> Vec<CodeRange> {
                 vaddr: s.address(),
             })
         })
-        .collect()
+        .collect();
+    ranges.sort_by_key(|r| (r.offset, r.len));
+    let mut end = 0;
+    ranges.retain(|r| {
+        let keep = r.offset >= end;
+        if keep {
+            end = r.offset.saturating_add(r.len);
+        }
+        keep
+    });
+    ranges
 }

@@ -50,7 +50,7 @@ fn layout(old_len: u64, new_len: u64) -> Layout {
         code: kinds
             .iter()
             .enumerate()
-            .map(|(i, &isa)| CodeRange { isa, offset: i as u64 * part, len: part + 3, vaddr: 0x1_0000 + i as u64 * part })
+            .map(|(i, &isa)| CodeRange { isa, offset: i as u64 * part, len: part, vaddr: 0x1_0000 + i as u64 * part })
             .collect(),
         stack: vec![exepatch::StackShift { range: 1, from: 16, by: -16 }],
         frames: vec![1],

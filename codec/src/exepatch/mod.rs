@@ -21,8 +21,9 @@
 //! new loads:   the same for the new file
 //! code ranges: count, then per range: kind (1 x86-64, 2 aarch64, 3 ARM, 4 Thumb-2, 5-8
 //!              data, see [`Isa`]), old file offset, length, address of its first byte
-//! stack shifts: count, then per shift: code range index, threshold, amount (zigzag)
-//! frames:      count, then per entry: index of an aarch64 code range whose stack frames
+//!              (increasing offsets, no range overlapping the one before)
+//! stack shifts: count (<= 64), then per shift: code range index, threshold, amount (zigzag)
+//! frames:      count (<= 64), then per entry: index of an aarch64 code range whose stack frames
 //!              are re-laid (see [`frames`])
 //! controls:    count, then per triple: add length, copy length, seek (zigzag-encoded)
 //! diff bytes:  (sum of add lengths) bytes, added to the prediction
@@ -215,20 +216,29 @@ fn read_loads(r: &mut VarReader) -> Result<Vec<Load>, ExePatchError> {
         .collect()
 }
 
+/// Reads the code ranges: in increasing offset order, none overlapping the one before (each
+/// window scans the ranges it overlaps; overlapping ranges would multiply that work).
 fn read_code(r: &mut VarReader) -> Result<Vec<CodeRange>, ExePatchError> {
     let n = r.count("code ranges")?;
-    (0..n)
-        .map(|_| {
-            let id = r.varint("ISA")?;
-            let isa = Isa::from_id(id).ok_or_else(|| r.corrupt(format!("unknown ISA {id}")))?;
-            Ok(CodeRange {
-                isa,
-                offset: r.varint("code offset")?,
-                len: r.varint("code length")?,
-                vaddr: r.varint("code address")?,
-            })
-        })
-        .collect()
+    let mut code: Vec<CodeRange> = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let id = r.varint("ISA")?;
+        let isa = Isa::from_id(id).ok_or_else(|| r.corrupt(format!("unknown ISA {id}")))?;
+        let range = CodeRange {
+            isa,
+            offset: r.varint("code offset")?,
+            len: r.varint("code length")?,
+            vaddr: r.varint("code address")?,
+        };
+        if code
+            .last()
+            .is_some_and(|p| p.offset.saturating_add(p.len) > range.offset)
+        {
+            return Err(r.corrupt("code ranges overlap or are out of order".into()));
+        }
+        code.push(range);
+    }
+    Ok(code)
 }
 
 fn read_stack(r: &mut VarReader) -> Result<Vec<StackShift>, ExePatchError> {
@@ -461,6 +471,16 @@ mod tests {
             Header::read(&&out[..out.len() - 1], 10).is_err(),
             "truncated"
         );
+        // Code ranges must not overlap.
+        let overlapping = Layout {
+            code: vec![layout.code[0], layout.code[0]],
+            ..layout.clone()
+        };
+        let mut out = Vec::new();
+        write_header(15, &overlapping, &controls, &mut out);
+        out.extend_from_slice(&[0; 15]);
+        let err = Header::read(&&out[..], 10).unwrap_err().to_string();
+        assert!(err.contains("code ranges overlap"), "{err}");
         // Every frame re-layout applies to every word of its range: their number is bounded.
         let many = Layout {
             frames: vec![0; MAX_STACK_RULES as usize + 1],
