@@ -5,8 +5,11 @@
 //! moved (on aarch64 more than half of a security upgrade's delta). The executable patch
 //! carries what the device needs to predict them: the load segments of both versions, the old
 //! version's code sections with their instruction set, and bsdiff's alignment, which doubles
-//! as the map of moved regions. ELF headers are read with the `object` crate; a file it cannot
-//! read, or of another architecture, gets no executable patch.
+//! as the map of moved regions (without its excursions, where that is smaller). For aarch64
+//! files whose stack frames were laid out anew by the compiler it also lists the code ranges
+//! whose frames the device re-lays as the new prologues show (`codec::exepatch::frames`). ELF
+//! headers are read with the `object` crate; a file it cannot read, or of another
+//! architecture, gets no executable patch.
 
 use codec::bsdiff::Triple;
 use codec::exepatch::{CodeRange, Control, Isa, Layout, Load, StackShift};
