@@ -23,9 +23,9 @@ const TRIAL_LEVEL: i32 = 9;
 /// The most old and new bytes for which the frame gets the old version as basis (the
 /// patch is about as long as the new version, and the frame's window covers both).
 const BASIS_LIMIT: u64 = 8 << 20;
-/// How many SP-based loads and stores must be mispredicted (by the same amount, for a stack
-/// shift) before a stack shift or frame re-layout is tried (a rebuilt library with a changed
-/// frame layout has thousands).
+/// How many SP-based loads and stores must be mispredicted by the same amount before frame
+/// re-layouts or a stack shift are tried (a rebuilt library with a changed frame layout has
+/// thousands).
 const MIN_STACK_MISSES: usize = 64;
 /// The frame's window, at most 8 MiB as the delta's other frames with a basis: the device
 /// decodes it within its memory budget (48 MiB by default). An uncompressed patch is as long
