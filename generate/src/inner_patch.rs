@@ -11,8 +11,6 @@
 //! with the old version as basis usually wins, so each candidate is encoded every way and the
 //! smallest is kept.
 
-use rayon::prelude::*;
-
 use crate::reference::{first_data, gather_file, Layout, ReferenceFinder, Stretch};
 
 /// Files smaller than this are left to zstd: the recipes of a patch cost a few hundred bytes.
@@ -196,34 +194,28 @@ pub fn find(
     }
     // Largest first, each as soon as a thread is free and the memory limit allows (a thread
     // waits for memory only at the start of a candidate, holding none); results in candidate
-    // order, so the outcome does not depend on threads or timing.
+    // order, so the outcome does not depend on threads or timing (`crate::queue`).
     let total = |l: &Layout| l.iter().map(Stretch::size).sum::<u64>();
-    let need = |i: usize| {
-        let c = &candidates[i];
+    let need = |c: &Candidate| {
         evaluation_memory(total(c.old_layout), total(c.layout), encodings.executables)
     };
     let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(need(i)));
+    order.sort_by_key(|&i| std::cmp::Reverse(need(&candidates[i])));
     let gate = MemoryGate::new(memory_limit);
     let done = std::sync::atomic::AtomicU64::new(0);
-    let mut results: Vec<(usize, Evaluation)> = order
-        .par_iter()
-        .map(|&i| {
-            let _memory = gate.acquire(need(i));
-            let c = &candidates[i];
-            let found = evaluate(target, source, c, encodings);
-            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            progress.report(
-                "planning: bsdiff or zstd for changed executables",
-                n,
-                candidates.len() as u64,
-            );
-            (i, found)
-        })
-        .collect();
-    results.sort_by_key(|r| r.0);
+    let results = crate::queue::run_in_order(&candidates, &order, |c| {
+        let _memory = gate.acquire(need(c));
+        let found = evaluate(target, source, c, encodings);
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress.report(
+            "planning: bsdiff or zstd for changed executables",
+            n,
+            candidates.len() as u64,
+        );
+        found
+    });
     let mut patches = Vec::new();
-    for (_, evaluation) in results {
+    for evaluation in results {
         choices.push(evaluation.choice);
         patches.extend(evaluation.patch);
     }

@@ -22,10 +22,11 @@ pub(crate) struct Inputs {
     pub target_item: Item,
 }
 
-/// Opens, checks, maps and hashes `source` and `target`.
+/// Opens, checks, maps and hashes `source` and `target` (the two side by side: each is a
+/// pass over a file).
 pub(crate) fn open(source: &Path, target: &Path, options: &Options) -> Result<Inputs, Error> {
-    let source_swu = Swu::open(source)?;
-    let target_swu = Swu::open(target)?;
+    let (source_swu, target_swu) = rayon::join(|| Swu::open(source), || Swu::open(target));
+    let (source_swu, target_swu) = (source_swu?, target_swu?);
     let problems = target_swu.problems();
     if !problems.is_empty() {
         return Err(Error::BadTarget(problems.join("; ")));
@@ -38,8 +39,7 @@ pub(crate) fn open(source: &Path, target: &Path, options: &Options) -> Result<In
         source: io::Error::from(io::ErrorKind::UnexpectedEof),
     })?;
     let target_map = map_file(target)?.ok_or(Error::EmptyTarget)?;
-    let source_item = item_of(&source_map);
-    let target_item = item_of(&target_map);
+    let (source_item, target_item) = rayon::join(|| item_of(&source_map), || item_of(&target_map));
     Ok(Inputs {
         source_swu,
         target_swu,

@@ -18,7 +18,8 @@
 //! Below the stages sit the tools they use: [`blocks`] (block matching), [`content`]
 //! (decompressed contents and how a payload is re-created), [`reference`] (files of two ext
 //! images and their old versions), [`inner_gz`] and [`inner_patch`] (gzip files and
-//! executables rebuilt from their old versions) and [`items`] (hashing).
+//! executables rebuilt from their old versions), [`items`] (hashing) and [`queue`] (jobs of
+//! very different sizes on the thread pool, largest first).
 //!
 //! Only a verified delta is written, atomically (temp file and rename).
 
@@ -31,6 +32,7 @@ pub mod inner_patch;
 pub mod inputs;
 mod items;
 pub mod plan;
+mod queue;
 pub mod reference;
 pub mod report;
 pub mod source;
@@ -70,8 +72,9 @@ pub struct Options {
 }
 
 /// A progress callback: `(stage, done, total)`, where `total` is 0 when the amount of work is
-/// not known. Stages: "reading the inputs", "decompressing the source", "indexing the
-/// source", "planning" (target bytes), "encoding" (segments), "writing", "verifying".
+/// not known. Stages: "reading the inputs", "decompressing" (both archives' compressed
+/// payloads), "indexing the source", "planning" (target bytes), "encoding" (segments),
+/// "writing", "verifying".
 #[derive(Clone, Default)]
 pub struct Progress(Option<Arc<ReportFn>>);
 
@@ -335,9 +338,15 @@ fn create_checked(
     progress.report("reading the inputs", 0, 0);
     let inputs = inputs::open(source, target, options)?;
     timings.lap("read inputs");
-    progress.report("decompressing the source", 0, 0);
-    let contents = source::decompress(&inputs, source, options)?;
-    timings.lap("decompress source");
+    progress.report("decompressing", 0, 0);
+    // The target's contents, which planning needs first, are decompressed beside the
+    // source's (each a single-threaded stream).
+    let (contents, ()) = rayon::join(
+        || source::decompress(&inputs, source, options),
+        || plan::prefetch_contents(&inputs, target, options),
+    );
+    let contents = contents?;
+    timings.lap("decompress");
     progress.report("indexing the source", 0, 0);
     let sources = contents.sources(&inputs.source_map);
     timings.lap("index source");

@@ -53,6 +53,32 @@ pub(super) fn plan_members(
     Ok(pending)
 }
 
+/// Decompresses the compressed payloads of the target that planning will open (those no
+/// source payload equals) into the working folder, where [`member_content`] finds them
+/// again; run beside the source's decompression. A payload that fails here is left for
+/// planning, which meets the same failure and reports it.
+pub(crate) fn prefetch_contents(
+    inputs: &Inputs,
+    target: &std::path::Path,
+    options: &crate::Options,
+) {
+    let source_payloads: std::collections::HashSet<(u64, [u8; 32])> = inputs
+        .source_swu
+        .archive
+        .members
+        .iter()
+        .filter_map(|m| Some((m.data_len(), m.sha256?)))
+        .collect();
+    for m in &inputs.target_swu.archive.members {
+        let Some(sha) = m.sha256 else { continue };
+        if m.data_len() == 0 || source_payloads.contains(&(m.data_len(), sha)) {
+            continue;
+        }
+        let payload = &inputs.target_map[m.data_offset() as usize..][..m.data_len() as usize];
+        let _ = member_content(target, m, payload, "target", options);
+    }
+}
+
 /// Plans one payload into the archive's chain `top`.
 fn plan_payload(
     planner: &mut Planner,

@@ -12,7 +12,7 @@ mod files;
 mod members;
 mod recheck;
 
-pub(crate) use members::Pending;
+pub(crate) use members::{prefetch_contents, Pending};
 pub(crate) use recheck::Recheck;
 
 use std::io::{self, Write};
