@@ -32,14 +32,18 @@ const _: () = assert!(SEGMENT_LIMIT <= 1 << SEGMENT_WINDOW_LOG);
 const TRIAL_MIN: usize = 16 << 10;
 /// Level for streams whose bytes do not compress by themselves.
 const INCOMPRESSIBLE_LEVEL: i32 = 9;
-/// Search depth (log2 of positions compared) of frames with a basis at levels from
-/// [`BASIS_SEARCH_MIN_LEVEL`] (binary-tree match finders) instead of the level's (2^7 at 19):
-/// such a frame's time goes mostly into inserting the megabytes of its basis into the tree,
-/// and the matches that count there are long ones, found at any depth. Measured on the
-/// upgrade pairs' segments (data plus basis up to 8 MiB each): 5.9 s -> 3.7 s (x86-64) and
-/// 5.6 s -> 4.1 s (arm64) of compression, frames 0.4 % and 0.8 % larger.
+/// Search depth (log2 of positions compared) of frames with a basis of at least
+/// [`SHALLOW_SEARCH_FROM`] bytes with their data, at levels from [`BASIS_SEARCH_MIN_LEVEL`]
+/// (binary-tree match finders), instead of the level's (2^7 at 19): such a frame's time goes
+/// mostly into inserting the megabytes of its basis into the tree, and the matches that count
+/// there are long ones, found at any depth. Measured on the upgrade pairs' segments (data
+/// plus basis up to 8 MiB each): 5.9 s -> 3.7 s (x86-64) and 5.6 s -> 4.1 s (arm64) of
+/// compression, frames 0.4 % and 0.8 % larger. Smaller frames take under a second at full
+/// depth, and short matches count more in them (the mkfs pair's inode tables, 2 MiB with
+/// their basis: 2 % larger at depth 2^3).
 const BASIS_SEARCH_LOG: u32 = 3;
 const BASIS_SEARCH_MIN_LEVEL: i32 = 16;
+const SHALLOW_SEARCH_FROM: usize = 4 << 20;
 
 /// The streams, encoded: what the `write` stage needs to finish the chains.
 pub(crate) struct Encoded {
@@ -291,7 +295,7 @@ fn compress_frames(
 /// by themselves (zstd level 1 without the basis saves under 5 %: random or already compressed
 /// data). Level 19's search then gains nothing on the literals (a few tenths of a percent on
 /// the large-binary churn pair) but takes six times as long, and the matches against the basis
-/// are found at any level by long-distance matching. With a basis, the search is
+/// are found at any level by long-distance matching. With a large basis, the search is
 /// [`BASIS_SEARCH_LOG`] deep.
 fn compress_new_bytes(job: &EncodeJob, basis: &[u8], level: i32) -> io::Result<Vec<u8>> {
     let mut level = level;
@@ -301,8 +305,10 @@ fn compress_new_bytes(job: &EncodeJob, basis: &[u8], level: i32) -> io::Result<V
             level = INCOMPRESSIBLE_LEVEL;
         }
     }
-    let search_log =
-        (!basis.is_empty() && level >= BASIS_SEARCH_MIN_LEVEL).then_some(BASIS_SEARCH_LOG);
+    let shallow = !basis.is_empty()
+        && basis.len() + job.data.len() >= SHALLOW_SEARCH_FROM
+        && level >= BASIS_SEARCH_MIN_LEVEL;
+    let search_log = shallow.then_some(BASIS_SEARCH_LOG);
     codec::zstd::compress_with_prefix_searching(job.data, basis, level, job.window_log, search_log)
 }
 
@@ -391,4 +397,67 @@ fn add_inline_assets(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(data: &[u8]) -> EncodeJob<'_> {
+        EncodeJob {
+            stream: 1,
+            data,
+            basis: JobBasis::Regions(Vec::new()),
+            window_log: SEGMENT_WINDOW_LOG,
+        }
+    }
+
+    /// Text-like bytes that compress (so the level is kept) and differ with the search depth.
+    fn words(n: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed;
+        let mut out = Vec::with_capacity(n + 16);
+        while out.len() < n {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let word: &[u8] = match (x >> 16) % 8 {
+                0 => b"inode ",
+                1 => b"block ",
+                2 => b"extent ",
+                3 => b"group ",
+                4 => b"bitmap ",
+                5 => b"journal ",
+                _ => &[],
+            };
+            out.extend_from_slice(word);
+            out.extend_from_slice(&((x >> 8) as u16).to_le_bytes());
+        }
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn only_large_frames_with_a_basis_search_shallow() {
+        let small_basis = words(1 << 20, 1);
+        let small = words(1 << 20, 2);
+        let frame = compress_new_bytes(&job(&small), &small_basis, 19).unwrap();
+        let full = codec::zstd::compress_with_prefix(&small, &small_basis, 19, SEGMENT_WINDOW_LOG);
+        assert_eq!(frame, full.unwrap(), "a 2 MiB frame keeps level 19's depth");
+
+        let large_basis = words(3 << 20, 3);
+        let large = words(1 << 20, 4);
+        let frame = compress_new_bytes(&job(&large), &large_basis, 19).unwrap();
+        let shallow = codec::zstd::compress_with_prefix_searching(
+            &large,
+            &large_basis,
+            19,
+            SEGMENT_WINDOW_LOG,
+            Some(BASIS_SEARCH_LOG),
+        );
+        assert_eq!(frame, shallow.unwrap(), "a 4 MiB frame searches shallow");
+        let full = codec::zstd::compress_with_prefix(&large, &large_basis, 19, SEGMENT_WINDOW_LOG);
+        assert_ne!(
+            frame,
+            full.unwrap(),
+            "the depth makes a difference on these bytes"
+        );
+    }
 }
