@@ -1033,3 +1033,41 @@ fn rebuilt_programs_get_executable_patches_in_the_zstd_profile() {
     assert_eq!(o.stats.patched_files, 1, "{:?}", o.stats.executables);
     assert_eq!(apply(&s, &d, dir.path()), fs::read(&t).unwrap());
 }
+
+/// The rest of a changed file's last block (past its end) gets no reference to the file's old
+/// version: those bytes are no part of it, and the old version would only make a segment's
+/// basis larger (a whole old executable for a few hundred bytes).
+#[test]
+fn bytes_past_a_files_end_have_no_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut images = Vec::new();
+    for v in 1..=2u8 {
+        let tree = dir.path().join(format!("tree{v}"));
+        fs::create_dir_all(&tree).unwrap();
+        let mut bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        bytes[5000] = v;
+        fs::write(tree.join("data.bin"), bytes).unwrap();
+        let img = dir.path().join(format!("v{v}.ext4"));
+        mkfs_image(&tree, &img, 1024);
+        images.push(fs::read(&img).unwrap());
+    }
+    let (finder, note) = generate::reference::ReferenceFinder::new(&images[1], &images[0]);
+    assert_eq!(note, None);
+    let file = finder
+        .files()
+        .find(|f| f.path.ends_with("data.bin"))
+        .unwrap();
+    assert_eq!(file.size, 10_000);
+    let generate::reference::Stretch::Data { offset, len } = *file.target.last().unwrap() else {
+        panic!("the file ends in data: {:?}", file.target);
+    };
+    let end = offset + len;
+    let rest = 4096 - end % 4096;
+    assert!(!finder.find(end - 100, 100).is_empty(), "the file's bytes");
+    assert_eq!(
+        finder.find(end, rest),
+        Vec::new(),
+        "the rest of its last block"
+    );
+    assert!(!finder.find(end - 100, 100 + rest).is_empty(), "both");
+}
