@@ -32,15 +32,17 @@ const _: () = assert!(SEGMENT_LIMIT <= 1 << SEGMENT_WINDOW_LOG);
 const TRIAL_MIN: usize = 16 << 10;
 /// Level for streams whose bytes do not compress by themselves.
 const INCOMPRESSIBLE_LEVEL: i32 = 9;
-/// Search depth (log2 of positions compared) of frames with a basis of at least
-/// [`SHALLOW_SEARCH_FROM`] bytes with their data, at levels from [`BASIS_SEARCH_MIN_LEVEL`]
-/// (binary-tree match finders), instead of the level's (2^7 at 19): such a frame's time goes
-/// mostly into inserting the megabytes of its basis into the tree, and the matches that count
-/// there are long ones, found at any depth. Measured on the upgrade pairs' segments (data
-/// plus basis up to 8 MiB each): 5.9 s -> 3.7 s (x86-64) and 5.6 s -> 4.1 s (arm64) of
-/// compression, frames 0.4 % and 0.8 % larger. Smaller frames take under a second at full
-/// depth, and short matches count more in them (the mkfs pair's inode tables, 2 MiB with
-/// their basis: 2 % larger at depth 2^3).
+/// Search depth (log2 of positions compared) of segment frames (new bytes against their old
+/// versions) of at least [`SHALLOW_SEARCH_FROM`] bytes with their basis, at levels from
+/// [`BASIS_SEARCH_MIN_LEVEL`] (binary-tree match finders), instead of the level's (2^7 at
+/// 19): such a frame's time goes mostly into inserting the megabytes of its basis into the
+/// tree, and the matches that count there are long ones, found at any depth. Measured on the
+/// upgrade pairs' segments (data plus basis up to 8 MiB each): 5.9 s -> 3.7 s (x86-64) and
+/// 5.6 s -> 4.1 s (arm64) of compression, frames 0.4 % and 0.8 % larger. Smaller frames take
+/// under a second at full depth, and short matches count more in them (the mkfs pair's inode
+/// tables, 2 MiB with their basis: 2 % larger at depth 2^3). The plain stream (new files; in
+/// the gzip profile with a token basis) keeps the full depth: its matches are within itself
+/// (the gzip-profile package installation: 1 % larger at depth 2^3).
 const BASIS_SEARCH_LOG: u32 = 3;
 const BASIS_SEARCH_MIN_LEVEL: i32 = 16;
 const SHALLOW_SEARCH_FROM: usize = 4 << 20;
@@ -295,7 +297,7 @@ fn compress_frames(
 /// by themselves (zstd level 1 without the basis saves under 5 %: random or already compressed
 /// data). Level 19's search then gains nothing on the literals (a few tenths of a percent on
 /// the large-binary churn pair) but takes six times as long, and the matches against the basis
-/// are found at any level by long-distance matching. With a large basis, the search is
+/// are found at any level by long-distance matching. Large segment frames search
 /// [`BASIS_SEARCH_LOG`] deep.
 fn compress_new_bytes(job: &EncodeJob, basis: &[u8], level: i32) -> io::Result<Vec<u8>> {
     let mut level = level;
@@ -305,7 +307,7 @@ fn compress_new_bytes(job: &EncodeJob, basis: &[u8], level: i32) -> io::Result<V
             level = INCOMPRESSIBLE_LEVEL;
         }
     }
-    let shallow = !basis.is_empty()
+    let shallow = job.stream > 0
         && basis.len() + job.data.len() >= SHALLOW_SEARCH_FROM
         && level >= BASIS_SEARCH_MIN_LEVEL;
     let search_log = shallow.then_some(BASIS_SEARCH_LOG);
@@ -403,9 +405,9 @@ fn add_inline_assets(
 mod tests {
     use super::*;
 
-    fn job(data: &[u8]) -> EncodeJob<'_> {
+    fn job(stream: usize, data: &[u8]) -> EncodeJob<'_> {
         EncodeJob {
-            stream: 1,
+            stream,
             data,
             basis: JobBasis::Regions(Vec::new()),
             window_log: SEGMENT_WINDOW_LOG,
@@ -435,16 +437,16 @@ mod tests {
     }
 
     #[test]
-    fn only_large_frames_with_a_basis_search_shallow() {
+    fn only_large_segment_frames_search_shallow() {
         let small_basis = words(1 << 20, 1);
         let small = words(1 << 20, 2);
-        let frame = compress_new_bytes(&job(&small), &small_basis, 19).unwrap();
+        let frame = compress_new_bytes(&job(1, &small), &small_basis, 19).unwrap();
         let full = codec::zstd::compress_with_prefix(&small, &small_basis, 19, SEGMENT_WINDOW_LOG);
         assert_eq!(frame, full.unwrap(), "a 2 MiB frame keeps level 19's depth");
 
         let large_basis = words(3 << 20, 3);
         let large = words(1 << 20, 4);
-        let frame = compress_new_bytes(&job(&large), &large_basis, 19).unwrap();
+        let frame = compress_new_bytes(&job(1, &large), &large_basis, 19).unwrap();
         let shallow = codec::zstd::compress_with_prefix_searching(
             &large,
             &large_basis,
@@ -454,10 +456,13 @@ mod tests {
         );
         assert_eq!(frame, shallow.unwrap(), "a 4 MiB frame searches shallow");
         let full = codec::zstd::compress_with_prefix(&large, &large_basis, 19, SEGMENT_WINDOW_LOG);
-        assert_ne!(
-            frame,
-            full.unwrap(),
-            "the depth makes a difference on these bytes"
+        let full = full.unwrap();
+        assert_ne!(frame, full, "the depth makes a difference on these bytes");
+        // The plain stream with a (token) basis keeps the full depth.
+        let plain = compress_new_bytes(&job(0, &large), &large_basis, 19).unwrap();
+        assert_eq!(
+            plain, full,
+            "the plain stream searches at the level's depth"
         );
     }
 }

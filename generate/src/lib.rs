@@ -5,7 +5,8 @@
 //! to the next (a later stage may use an earlier one's types, never the reverse):
 //!
 //! 1. [`inputs`]: both archives opened, checked, mapped and hashed;
-//! 2. [`source`]: the source items (payloads and decompressed contents) and their block index;
+//! 2. [`source`]: the source items (payloads and decompressed contents) and their block index
+//!    (the target's compressed payloads are decompressed beside the source's, for planning);
 //! 3. [`plan`]: which target bytes come from where: identical payloads, payloads re-created
 //!    from their content on the device, changed gzip files and executables inside
 //!    filesystems, block matching, and new bytes in streams (the plain one and segments with
