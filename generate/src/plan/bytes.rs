@@ -25,58 +25,69 @@ fn owner<'p>(f: &ReferenceFinder, path: Option<&'p str>) -> (PartKind, Option<&'
 }
 
 impl Planner<'_> {
-    /// New bytes with references into source content `source`: into the current segment, or
-    /// a new one when it would grow past [`SEGMENT_LIMIT`]. Without usable references (or for
-    /// runs too large for a segment) they go to the plain stream.
+    /// New bytes with references into source content `source`: into the open segment of
+    /// their kind (metadata, or file data: kept apart, so that a segment's compressed size is
+    /// charged to parts that compress alike, and metadata, which compresses worst, does not
+    /// share a frame's statistics with files), or a new one when it would grow past
+    /// [`SEGMENT_LIMIT`]. Without usable references (or for runs too large for a segment)
+    /// they go to the plain stream.
     fn push_referenced(
         &mut self,
         bytes: &[u8],
         source: usize,
         refs: Ranges,
+        metadata: bool,
     ) -> Result<Part, Error> {
         let len = bytes.len() as u64;
         let refs_len: u64 = refs.iter().map(|r| r.1).sum();
         if refs_len == 0 || len + refs_len > SEGMENT_LIMIT {
             return self.push_new(bytes);
         }
-        let current = self.segments.last().and_then(|s| match &s.basis {
-            Basis::Source { source: s0, ranges } if *s0 == source => Some((s, ranges)),
-            _ => None,
+        let open = self.segments.iter().rposition(|s| {
+            s.metadata == metadata
+                && matches!(&s.basis, Basis::Source { source: s0, .. } if *s0 == source)
         });
-        // References already in the current segment's basis cost nothing more there.
-        let fresh_len: u64 = current.map_or(refs_len, |(_, ranges)| {
-            refs.iter()
+        // References already in the open segment's basis cost nothing more there.
+        let fits = open.is_some_and(|k| {
+            let s = &self.segments[k];
+            let Basis::Source { ranges, .. } = &s.basis else {
+                return false;
+            };
+            let fresh_len: u64 = refs
+                .iter()
                 .filter(|r| !ranges.contains(r))
                 .map(|r| r.1)
-                .sum()
-        });
-        let fits = current.is_some_and(|(s, _)| {
+                .sum();
             s.data.len() as u64 + s.basis_len + len + fresh_len <= SEGMENT_LIMIT
         });
-        if !fits {
+        let k = match open {
+            Some(k) if fits => k,
             // A new segment needs all the references, not only those the last one lacked.
-            self.segments.push(Segment {
-                data: Vec::new(),
-                basis: Basis::Source {
-                    source,
-                    ranges: Ranges::new(),
-                },
-                basis_len: 0,
-            });
-        }
-        let stream = self.segments.len();
-        let seg = self.segments.last_mut().expect("just ensured");
+            _ => {
+                self.segments.push(Segment {
+                    data: Vec::new(),
+                    basis: Basis::Source {
+                        source,
+                        ranges: Ranges::new(),
+                    },
+                    basis_len: 0,
+                    metadata,
+                });
+                self.segments.len() - 1
+            }
+        };
+        let seg = &mut self.segments[k];
         let offset = seg.data.len() as u64;
         seg.data.extend_from_slice(bytes);
         let Basis::Source { ranges, .. } = &mut seg.basis else {
-            unreachable!("the last segment has a source basis")
+            unreachable!("the open segment has a source basis")
         };
         for r in refs {
             seg.basis_len += add_basis_range(ranges, r);
         }
         self.stats.new_bytes += len;
         Ok(Part::New {
-            stream,
+            stream: k + 1,
             offset,
             len,
         })
@@ -101,10 +112,12 @@ impl Planner<'_> {
             let n = (to - at).min(REFERENCED_CHUNK);
             let chunk = &bytes[at as usize..(at + n) as usize];
             let refs = f.find(base + at, n);
-            let part = self.push_referenced(chunk, source, refs)?;
+            let owners = f.owners(base + at, n);
+            let metadata = owners.iter().all(|(path, _)| path.is_none());
+            let part = self.push_referenced(chunk, source, refs, metadata)?;
             if let Part::New { stream, .. } = part {
                 let how = if stream == 0 { HOW_NEW } else { HOW_ZSTD_BASIS };
-                for (path, len) in f.owners(base + at, n) {
+                for (path, len) in owners {
                     self.note_cost(owner(f, path), how, stream, len);
                 }
             }

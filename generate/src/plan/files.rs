@@ -96,6 +96,7 @@ impl Planner<'_> {
                     data: Vec::new(),
                     basis: Basis::Items(Vec::new()),
                     basis_len: 0,
+                    metadata: false,
                 });
             }
             let stream = self.segments.len();

@@ -70,6 +70,8 @@ pub(crate) struct Segment {
     pub data: Vec<u8>,
     pub basis: Basis,
     pub basis_len: u64,
+    /// Whether it holds metadata (bytes no file owns) rather than file data.
+    pub metadata: bool,
 }
 
 /// What a segment's basis is made of, in order.
@@ -404,6 +406,21 @@ mod tests {
                 .map(|s| s.data.len() as u64)
                 .sum::<u64>();
         assert_eq!(streamed + stats.patched_bytes, stats.new_bytes);
+        // File data never joins a metadata segment (bytes no file owns do join file data
+        // when a run of new bytes holds both, as on this small image).
+        let segments = &plan.planner.segments;
+        assert!(
+            segments.iter().any(|s| !s.metadata),
+            "the pair changes files"
+        );
+        for c in &plan.planner.costs {
+            let Some(k) = c.stream.filter(|&k| k > 0) else {
+                continue;
+            };
+            if segments[k - 1].metadata {
+                assert_eq!(c.kind, PartKind::Metadata, "{:?} in segment {k}", c.path);
+            }
+        }
         // Nothing was written beside the inputs but the working folder.
         let mut written: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
