@@ -385,6 +385,16 @@ impl<R: Read> Read for PeekReader<R> {
 mod tests {
     use super::*;
 
+    /// The bytes of the frames in `data`, each decoded with `basis` as prefix.
+    fn decoded_with(data: &[u8], basis: &[u8]) -> Vec<u8> {
+        let mut back = Vec::new();
+        decoder(data, Some(basis), WINDOW_LOG_MAX_WITH_BASIS)
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        back
+    }
+
     fn sample(n: usize) -> Vec<u8> {
         (0..n)
             .map(|i| ((i * 131) % 257) as u8 ^ (i >> 12) as u8)
@@ -503,12 +513,7 @@ mod tests {
         target[5000..5010].copy_from_slice(b"0123456789");
         let frame = compress_with_prefix(&target, &basis, 19, 27).unwrap();
         assert!(frame.len() < 200, "delta is {} bytes", frame.len());
-        let mut back = Vec::new();
-        decoder(&frame[..], Some(&basis), WINDOW_LOG_MAX_WITH_BASIS)
-            .unwrap()
-            .read_to_end(&mut back)
-            .unwrap();
-        assert_eq!(back, target);
+        assert_eq!(decoded_with(&frame, &basis), target);
     }
 
     #[test]
@@ -521,12 +526,7 @@ mod tests {
             let frame =
                 compress_with_prefix_searching(&target, &basis, 19, 23, Some(search_log)).unwrap();
             assert!(frame.len() < 300, "delta is {} bytes", frame.len());
-            let mut back = Vec::new();
-            decoder(&frame[..], Some(&basis), WINDOW_LOG_MAX_WITH_BASIS)
-                .unwrap()
-                .read_to_end(&mut back)
-                .unwrap();
-            assert_eq!(back, target);
+            assert_eq!(decoded_with(&frame, &basis), target);
         }
         // Out of zstd's range: an error, not a panic.
         assert!(compress_with_prefix_searching(&target, &basis, 19, 23, Some(40)).is_err());
@@ -542,12 +542,7 @@ mod tests {
         two[90_000..90_004].copy_from_slice(b"abcd");
         let mut stream = compress_with_prefix(&one, &basis, 19, 27).unwrap();
         stream.extend(compress_with_prefix(&two, &basis, 19, 27).unwrap());
-        let mut back = Vec::new();
-        decoder(&stream[..], Some(&basis), WINDOW_LOG_MAX_WITH_BASIS)
-            .unwrap()
-            .read_to_end(&mut back)
-            .unwrap();
-        assert_eq!(back, [one, two].concat());
+        assert_eq!(decoded_with(&stream, &basis), [one, two].concat());
     }
 
     #[test]

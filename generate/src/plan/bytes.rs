@@ -24,6 +24,33 @@ fn owner<'p>(f: &ReferenceFinder, path: Option<&'p str>) -> (PartKind, Option<&'
     }
 }
 
+/// The segment that `len` new bytes of this kind (`metadata` or file data) with references
+/// `refs` into source content `source` join: the last segment of their kind with a basis in
+/// that content, if they fit it within [`SEGMENT_LIMIT`] (references already in its basis
+/// cost nothing more there).
+fn open_segment(
+    segments: &[Segment],
+    source: usize,
+    metadata: bool,
+    len: u64,
+    refs: &Ranges,
+) -> Option<usize> {
+    let k = segments.iter().rposition(|s| {
+        s.metadata == metadata
+            && matches!(&s.basis, Basis::Source { source: s0, .. } if *s0 == source)
+    })?;
+    let s = &segments[k];
+    let Basis::Source { ranges, .. } = &s.basis else {
+        return None;
+    };
+    let fresh_len: u64 = refs
+        .iter()
+        .filter(|r| !ranges.contains(r))
+        .map(|r| r.1)
+        .sum();
+    (s.data.len() as u64 + s.basis_len + len + fresh_len <= SEGMENT_LIMIT).then_some(k)
+}
+
 impl Planner<'_> {
     /// New bytes with references into source content `source`: into the open segment of
     /// their kind (metadata, or file data: kept apart, so that a segment's compressed size is
@@ -43,27 +70,10 @@ impl Planner<'_> {
         if refs_len == 0 || len + refs_len > SEGMENT_LIMIT {
             return self.push_new(bytes);
         }
-        let open = self.segments.iter().rposition(|s| {
-            s.metadata == metadata
-                && matches!(&s.basis, Basis::Source { source: s0, .. } if *s0 == source)
-        });
-        // References already in the open segment's basis cost nothing more there.
-        let fits = open.is_some_and(|k| {
-            let s = &self.segments[k];
-            let Basis::Source { ranges, .. } = &s.basis else {
-                return false;
-            };
-            let fresh_len: u64 = refs
-                .iter()
-                .filter(|r| !ranges.contains(r))
-                .map(|r| r.1)
-                .sum();
-            s.data.len() as u64 + s.basis_len + len + fresh_len <= SEGMENT_LIMIT
-        });
-        let k = match open {
-            Some(k) if fits => k,
+        let k = match open_segment(&self.segments, source, metadata, len, &refs) {
+            Some(k) => k,
             // A new segment needs all the references, not only those the last one lacked.
-            _ => {
+            None => {
                 self.segments.push(Segment {
                     data: Vec::new(),
                     basis: Basis::Source {
@@ -235,5 +245,47 @@ impl Planner<'_> {
             self.plan_bytes(&data[pos as usize..], pos, index, finder, out)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(metadata: bool, basis: Basis, data: usize, basis_len: u64) -> Segment {
+        Segment {
+            data: vec![0; data],
+            basis,
+            basis_len,
+            metadata,
+        }
+    }
+
+    fn source(source: usize, ranges: Ranges) -> Basis {
+        Basis::Source { source, ranges }
+    }
+
+    #[test]
+    fn new_bytes_join_the_last_segment_of_their_kind_that_fits() {
+        let segments = vec![
+            segment(true, source(0, vec![(0, 1000)]), 100, 1000),
+            segment(false, source(0, vec![(5000, 1000)]), 100, 1000),
+            segment(false, Basis::Items(Vec::new()), 100, 1000),
+        ];
+        let refs = vec![(9000, 100)];
+        // Metadata joins the metadata segment, though a file segment came after it.
+        assert_eq!(open_segment(&segments, 0, true, 10, &refs), Some(0));
+        // File data joins the file segment with a source basis, not the one of gzip texts.
+        assert_eq!(open_segment(&segments, 0, false, 10, &refs), Some(1));
+        // Another source content: a new segment.
+        assert_eq!(open_segment(&segments, 1, false, 10, &refs), None);
+        // Too large with its references: a new segment, unless the references are there.
+        let room = SEGMENT_LIMIT - 1100;
+        assert_eq!(open_segment(&segments, 0, true, room, &refs), None);
+        assert_eq!(
+            open_segment(&segments, 0, true, room, &[(0, 1000)].to_vec()),
+            Some(0)
+        );
+        assert_eq!(open_segment(&[], 0, true, 10, &refs), None);
     }
 }
